@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from simsam.engine.checkpoints import log_checkpoints
+from simsam.engine.fused import PATHS, fused_advance, why_not_fused
 from simsam.engine.progress import Progress
 from simsam.engine.rng import fast_keys
 from simsam.engine.sharding import drop_padding, map_chunks, per_device, run_layout, shard_runs
@@ -99,27 +100,29 @@ def _restore(snapshot: Snapshot, fresh: Carry, K: int) -> tuple[Carry, Metrics]:
     return carry, Metrics(*(np.asarray(r) for r in snapshot.records))
 
 
-def _advance(carry, params, run_keys, oracle, metric_problem, starts, stops, *, optimizer, blowup):
+def _advance(carry, params, run_keys, oracle, metric_problem, starts, stops, *, optimizer, blowup, fused):
     """Advance runs through the segments [starts[j], stops[j]) and measure after each."""
-    step_all = jax.vmap(partial(_safe_step, optimizer, oracle, blowup))
     measure_all = jax.vmap(partial(_measure, metric_problem, dtype=metric_problem.f_star.dtype))
-    run_keys = fast_keys(run_keys)  # jax's threefry with the rounds unrolled: the same bits (rng.py)
+    if fused:  # the key words of every run, one array each (fused.py, rng.py)
+        advance = fused_advance(optimizer, oracle, blowup)
+        run = lambda c, b: advance(c, run_keys[:, 0], run_keys[:, 1], params, b[0], b[1])  # noqa: E731
+    else:
+        step_all = jax.vmap(partial(_safe_step, optimizer, oracle, blowup))
+        keys = fast_keys(run_keys)  # jax's threefry with the rounds unrolled: the same bits (rng.py)
+        body = lambda t, cc: step_all(cc, jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, t), params)  # noqa: E731
+        run = lambda c, b: jax.lax.fori_loop(b[0], b[1], body, c)  # noqa: E731
 
     def segment(c, bounds):
-        def body(t, cc):
-            keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(run_keys, t)
-            return step_all(cc, keys, params)
-
-        c = jax.lax.fori_loop(bounds[0], bounds[1], body, c)
+        c = run(c, bounds)
         return c, measure_all(c)
 
     return jax.lax.scan(segment, carry, jnp.stack([starts, stops], axis=1))
 
 
-@partial(jax.jit, static_argnames=("optimizer", "blowup", "layout"), donate_argnums=(0,))
-def _run_block(carry, oracle, metric_problem, params, run_keys, starts, stops, *, optimizer, blowup, layout):
+@partial(jax.jit, static_argnames=("optimizer", "blowup", "layout", "fused"), donate_argnums=(0,))
+def _run_block(carry, oracle, metric_problem, params, run_keys, starts, stops, *, optimizer, blowup, layout, fused):
     """``_advance`` on each device's share of the runs, chunk after chunk (``layout``, see sharding.py)."""
-    advance = partial(_advance, optimizer=optimizer, blowup=blowup)
+    advance = partial(_advance, optimizer=optimizer, blowup=blowup, fused=fused)
     local = lambda *args: map_chunks(advance, args[:3], args[3:], layout.chunk)  # noqa: E731
     return per_device(local, layout.mesh, 3, 4)(carry, params, run_keys, oracle, metric_problem, starts, stops)
 
@@ -296,6 +299,7 @@ def simulate(
     label: str = "",
     resume: Snapshot | None = None,
     on_block: Callable[[Snapshot], None] | None = None,
+    path: str = "auto",
 ) -> Result:
     """Run ``optimizer`` on ``problem`` for every grid point of ``params`` and every seed.
 
@@ -317,7 +321,13 @@ def simulate(
       resume: a :class:`Snapshot` of this same run (from ``on_block``) to continue from.
       on_block: called with a :class:`Snapshot` after every completed block (this copies the
         carry to the host once per block; without it nothing is copied).
+      path: "auto" (default): the fused step (fused.py: SGD and Unified SAM on least squares with
+        one sample per step, two passes over x per step) where it applies, else the reference step
+        ``optimizer.step``; "reference": always the reference step; "fused": the fused step, or
+        SimsamError saying why it does not apply. Both draw the same samples; the iterates agree
+        within rounding. ``Result.meta["path"]`` says which ran.
     """
+    check_choice("path", path, PATHS)
     block = None if block is None else check_int("block", block, 1)
     params, seed_arr, steps, ckpts, x0, dtype = prepare(problem, optimizer, params, sampler=sampler, seeds=seeds,
                                                         steps=steps, checkpoints=checkpoints, x0=x0, dtype=dtype)
@@ -327,6 +337,9 @@ def simulate(
     jdtype = jnp.dtype(dtype)
     run_problem = problem if dtype == "float64" else problem.astype(jdtype)
     oracle = Oracle(run_problem, sampler)
+    why = why_not_fused(optimizer, oracle) if path != "reference" else "path='reference' was asked for"
+    if path == "fused" and why is not None:
+        raise SimsamError(f"path='fused' does not apply here: {why}")
     x0_runs = np.broadcast_to(x0, (S, problem.d))[np.tile(np.arange(S), G)]
     params_runs = jax.tree_util.tree_map(lambda v: jnp.asarray(np.repeat(v, S), jdtype), params)
     run_keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(np.tile(seed_arr, G)))
@@ -357,7 +370,7 @@ def simulate(
         carry, m = _run_block(
             carry, oracle, problem, params_runs, run_keys,
             jnp.asarray(starts[sl], jnp.int32), jnp.asarray(padded[sl], jnp.int32),
-            optimizer=optimizer, blowup=blowup_threshold(jdtype), layout=layout,
+            optimizer=optimizer, blowup=blowup_threshold(jdtype), layout=layout, fused=why is None,
         )
         records.append(drop_padding(m, R, axis=1))
         bar.update(int(padded[sl][-1]))
@@ -397,5 +410,6 @@ def simulate(
             "device": str(jax.devices()[0].device_kind),
             "backend": jax.default_backend(),
             "n_devices": 1 if layout.mesh is None else layout.mesh.size,
+            "path": "fused" if why is None else "reference",
         },
     )

@@ -90,3 +90,48 @@ def fast_keys(raw_keys):
         raise RuntimeError("FAST_THREEFRY reproduces jax's partitionable threefry; "
                            "jax_threefry_partitionable is off")
     return jax.random.wrap_key_data(raw_keys, impl=FAST_THREEFRY)
+
+
+# --- Words, not typed keys: the engine's fused step (fused.py) ------------------------------------
+#
+# The functions below compute, on the two uint32 words of a key held in two arrays (one entry per
+# run, "structure of arrays"), exactly what jax.random computes from typed keys; XLA then
+# vectorises each hash across the runs, 3x faster at a few dozen runs than the same hashes on (R, 2)
+# key arrays (bench/NOTES.md). tests/test_rng.py checks every one against jax.random.
+
+
+def fold_in_words(k1, k2, data):
+    """The words of ``jax.random.fold_in(key, data)`` for a key with words (k1, k2)."""
+    data = jnp.asarray(data).astype(jnp.uint32)
+    return threefry2x32(k1, k2, jnp.zeros_like(data), data)
+
+
+def split_words(k1, k2, i: int):
+    """The words of ``jax.random.split(key)[i]`` (i = 0 or 1)."""
+    zero = jnp.zeros_like(k1)
+    return threefry2x32(k1, k2, zero, zero + np.uint32(i))
+
+
+def randint_words(k1, k2, n: int):
+    """``jax.random.randint(key, (1,), 0, n)[0]`` for a static n >= 1, in jax's default integer
+    dtype (int64 under jax_enable_x64, as simsam runs): the same split into a high and a low key, the
+    same random bits and the same modular reduction (jax/_src/random/core.py, ``_randint``)."""
+    dtype = jnp.dtype(int)
+    nbits = dtype.itemsize * 8
+    udtype = {32: jnp.uint32, 64: jnp.uint64}[nbits]
+    mod = 2**nbits
+    # span = n and multiplier = (2^(nbits/2) mod n)^2 mod n, with jax's wrap-around in udtype.
+    half = (2 ** (nbits // 2)) % n
+    multiplier = udtype(((half * half) % mod) % n)
+    span = udtype(n)
+
+    def bits(w1, w2):  # random_bits(key, nbits, (1,)): the hash of counter (0, 0)
+        b1, b2 = threefry2x32(w1, w2, jnp.zeros_like(w1), jnp.zeros_like(w1))
+        if nbits == 64:
+            return (b1.astype(jnp.uint64) << np.uint64(32)) | b2.astype(jnp.uint64)
+        return b1 ^ b2
+
+    higher = bits(*split_words(k1, k2, 0))
+    lower = bits(*split_words(k1, k2, 1))
+    offset = ((higher % span) * multiplier + lower % span) % span
+    return offset.astype(dtype)

@@ -1,0 +1,129 @@
+"""The fused step: SGD and Unified SAM on least squares / ridge with one sample per step, in two passes.
+
+The reference step (``optimizer.step``) forms the stochastic gradient, its norm, the perturbed
+point, the second gradient and the update as d-vectors, and the engine then tests ||x_{t+1}||^2 and
+freezes diverged runs: on XLA about 20 kernels per step, each reading or writing the run's d-vector.
+For f_i(x) = 1/2 (a_i^T x - b_i)^2 + (reg/2) ||x||^2 and a sample of one index i with weight w,
+every d-vector of the step is a combination of x and a_i, so the step needs only
+
+    p = a_i^T x,   q = ||x||^2          (one pass over x and a_i: two dot products)
+    x_{t+1} = alpha x - beta a_i         (one pass: the update)
+
+with alpha, beta and ||x_{t+1}||^2 (the divergence test) scalar functions of p, q, h_i = ||a_i||^2,
+b_i, w and the hyperparameters. Derivation and its sympy check: ``FUSED.md`` (ours).
+
+Same trajectories: the sample is drawn by the same sampler code from the same key as the reference
+step, so the random indices are identical; the arithmetic is reassociated, so the iterates agree
+within rounding (tests/test_fused.py, and the engine-against-reference test of tests/test_bench.py,
+on CPU and, marked ``gpu``, on a GPU). ``simulate(..., path="reference")`` runs the reference step.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from simsam.engine.rng import FAST_THREEFRY, fold_in_words, randint_words, split_words
+from simsam.optimizers.base import BasicState
+from simsam.optimizers.schedules import step_sizes
+from simsam.optimizers.unified_sam import SGD, UnifiedSAM
+from simsam.problems.least_squares import LeastSquares
+from simsam.samplers.uniform import Uniform
+
+PATHS = ("auto", "fused", "reference")
+
+
+def why_not_fused(optimizer, oracle) -> str | None:
+    """None when the fused step applies to this optimizer and oracle; otherwise why not (one line)."""
+    if type(optimizer) not in (SGD, UnifiedSAM):
+        return f"the fused step covers SGD and Unified SAM (USAM, SAM), not {optimizer.name}"
+    if isinstance(optimizer, UnifiedSAM) and not optimizer.same_sample:
+        return "the fused step covers Unified SAM with one sample for the ascent and the descent (same_sample=True)"
+    if not isinstance(oracle.problem, LeastSquares):
+        return f"the fused step covers least-squares and ridge problems, not {type(oracle.problem).__name__}"
+    if oracle.sampler is None:
+        return "the fused step needs a sampler"
+    sample = jax.eval_shape(oracle.sampler.draw, jax.random.PRNGKey(0))
+    if getattr(sample, "idx", None) is None or sample.idx.shape != (1,):
+        return "the fused step covers samplers that draw one index per step (uniform, importance, b = 1)"
+    return None
+
+
+def _draw(sampler, k1, k2, t, split: bool):
+    """(i, w): the sample the reference step draws at iteration t from the run key with words (k1,
+    k2): its key is fold_in(key, t), split once first by Unified SAM (the ascent key). Uniform
+    sampling is computed on the key words (rng.py, bit for bit jax.random.randint); any other
+    sampler draws from the same key, rebuilt as a typed key."""
+    k1, k2 = fold_in_words(k1, k2, t)
+    if split:
+        k1, k2 = split_words(k1, k2, 0)
+    if isinstance(sampler, Uniform):
+        return randint_words(k1, k2, sampler.n), jnp.asarray(float(sampler.n))
+    sample = sampler.draw(jax.random.wrap_key_data(jnp.stack([k1, k2]), impl=FAST_THREEFRY))
+    return sample.idx[0], sample.w[0]
+
+
+def fused_advance(optimizer, oracle, blowup):
+    """The engine's loop of ``_safe_step`` (step, divergence test, freeze) over one segment of
+    iterations, fused, for all runs.
+
+    Returns ``segment(carry, k1, k2, params, start, stop) -> carry``: the runs' :class:`Carry` (of
+    :mod:`simsam.engine.core`) advanced from iteration ``start`` to ``stop``, where (k1, k2) are the
+    words of each run's key ``PRNGKey(seed)``. The loop carries only x and the divergence record:
+    a run's iteration counter and gradient count are the loop's, until it diverges, and are set
+    once at the end of the segment (a run that diverged at iteration k stays at t = k - 1, as the
+    reference freezes it). The schedules read the loop's t, which is the run's own while it runs.
+    """
+    from simsam.engine.core import Carry  # core imports this module
+
+    problem, sampler = oracle.problem, oracle.sampler
+    A, y, reg, n = problem.A, problem.b, problem.reg, problem.n
+    yh = jnp.stack([y, jnp.sum(A * A, axis=1)], axis=1)  # (b_i, h_i = ||a_i||^2), built once per block
+    sam = isinstance(optimizer, UnifiedSAM)
+    grads_per_step = 2 if sam else 1
+
+    def one(x, diverged, diverged_step, k1, k2, t, p):
+        dtype = x.dtype
+        if sam:
+            gamma, rho = step_sizes(optimizer.step_schedule, t, p.gamma, p.rho, p.mu, p.L)
+            lam = optimizer.lam_at(t, p)
+        else:
+            gamma, _ = step_sizes(optimizer.step_schedule, t, p.gamma, 0.0, p.mu, p.L)
+        i, w = _draw(sampler, k1, k2, t, split=sam)
+        s = w.astype(dtype) / n  # grad f_S = s grad f_i; the ridge term scales by c = reg s
+        a, (yi, h) = A[i], yh[i]
+        c = reg * s
+        px, q = jnp.stack([a, x]) @ x  # one (2, d) x (d,) product: both dots in one kernel
+        r1 = px - yi
+        if sam:
+            # g1 = s r1 a + c x; ||g1||^2 from p, q, h (never negative in exact arithmetic).
+            g2n = jnp.maximum((s * r1) ** 2 * h + 2 * (s * r1) * c * px + c * c * q, 0)
+            norm = jnp.sqrt(g2n)
+            inv = jnp.where(norm > 0, 1 / jnp.where(norm > 0, norm, 1), 0)
+            k = rho * ((1 - lam) + lam * inv)  # x_adv = x + k g1 = (1 + k c) x + k s r1 a
+            e = 1 + k * c
+            r2 = e * px + k * s * r1 * h - yi  # a^T x_adv - b_i
+            alpha = 1 - gamma * c * e
+            beta = gamma * s * (r2 + c * k * r1)
+        else:
+            alpha, beta = 1 - gamma * c, gamma * s * r1
+        # ||alpha x - beta a||^2, the reference's divergence test, from the same scalars: NaN or inf
+        # in x, alpha or beta makes it NaN or inf, and "not <=" catches both.
+        bad = ~(alpha * alpha * q - 2 * alpha * beta * px + beta * beta * h <= blowup)
+        freeze = diverged | bad
+        alpha = jnp.where(freeze, 1, alpha).astype(dtype)
+        beta = jnp.where(freeze, 0, beta).astype(dtype)
+        step = jnp.where(bad & ~diverged, t + 1, diverged_step).astype(diverged_step.dtype)
+        return alpha * x - beta * a, freeze, step  # frozen: 1 x - 0 a = x
+
+    step_all = jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None, 0))
+
+    def segment(carry: Carry, k1, k2, params, start, stop) -> Carry:
+        state = carry.state
+        body = lambda t, c: step_all(*c, k1, k2, t, params)  # noqa: E731
+        x, diverged, diverged_step = jax.lax.fori_loop(
+            start, stop, body, (state.x, carry.diverged, carry.diverged_step))
+        t = jnp.where(diverged, diverged_step - 1, stop).astype(state.t.dtype)
+        n_grad = state.n_grad + grads_per_step * (t - state.t).astype(state.n_grad.dtype)
+        return Carry(BasicState(x, t, n_grad), diverged, diverged_step)
+
+    return segment
