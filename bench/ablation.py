@@ -9,7 +9,9 @@ shared with other work, unlike wall time) of:
       divergence test ``~all(isfinite(x)) | (sum(x^2) > blowup)``, all runs at once;
   v1  v0 + the one-reduction divergence test ``~(sum(x^2) <= blowup)``;
   v2  v1 + keys of ``simsam.engine.rng`` (the same threefry, unrolled);
-  v3  v2 + CPU chunks (``simsam.engine.sharding.cpu_chunk``): the engine now.
+  v3  v2 + CPU chunks (``simsam.engine.sharding.cpu_chunk``): the engine's reference step now;
+  v4  the fused step (``simsam.engine.fused``, FUSED.md) in v3's chunks: the engine now for
+      SGD and Unified SAM on least squares with one sample per step.
 
 and, for v3, the step with parts removed (to see what each costs): no divergence test, fixed
 indices instead of random ones. All variants give the same trajectories as v0 up to rounding
@@ -29,6 +31,7 @@ import numpy as np
 import simsam  # noqa: F401  (turns on float64)
 from simsam import bench
 from simsam.engine.core import Carry
+from simsam.engine.fused import fused_advance
 from simsam.engine.rng import fast_keys
 from simsam.engine.sharding import cpu_chunk, map_chunks
 from simsam.oracle import Oracle
@@ -41,6 +44,7 @@ VARIANTS = {
     "v3": dict(check="new", rng="fast", chunks=True),
     "v3 no test": dict(check="none", rng="fast", chunks=True),
     "v3 fixed indices": dict(check="new", rng="none", chunks=True),
+    "v4 fused": dict(check="fused", rng="fast", chunks=True),
 }
 
 
@@ -70,6 +74,9 @@ def _step(opt, oracle, blowup, check, carry, key, params):
 @partial(jax.jit, static_argnames=("opt", "blowup", "check", "rng", "chunk"), donate_argnums=(0,))
 def advance(carry, params, keys, oracle, start, stop, *, opt, blowup, check, rng, chunk):
     def local(carry, params, keys, oracle, start, stop):
+        if check == "fused":
+            c = fused_advance(opt, oracle, blowup)(carry, keys[:, 0], keys[:, 1], params, start, stop)
+            return c, c.state.x[None, :, 0]
         ks = fast_keys(keys) if rng == "fast" else keys
 
         def body(t, c):

@@ -53,7 +53,7 @@ PAPER_SPEEDUP_TARGET = 100.0  # issue: >= 100 x the NumPy loop on a 2-core CPU, 
 GPU_TARGETS = {"min_run_steps_per_s": 5e9, "at_R_from": 16384, "max_us_per_step": 2.0, "at_R_to": 64}
 PUBLISHED_STEPS_PER_S = 13e3  # the published code, one run, 2-core CPU (issue; REFERENCE: ~75 us/step)
 CPU_MAX_RUN_DIMS = 2**24  # R x d above this (e.g. 131072 x 1000) is skipped on a CPU: minutes per call
-JSON_FIELDS = ("device", "method", "R", "d", "b", "dtype", "run_steps_per_s", "us_per_step", "speedup_vs_numpy")
+JSON_FIELDS = ("device", "method", "R", "d", "b", "dtype", "path", "run_steps_per_s", "us_per_step", "speedup_vs_numpy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +63,7 @@ class Config:
     d: int
     b: int
     dtype: str
+    config_path: str = "auto"  # simulate's ``path``: "auto" (the fused step where it applies) or "reference"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +80,9 @@ class Suite:
 # On a CPU these are timed again with one host device per core, the runs sharded over the cores.
 HOST_DEVICE_CONFIGS = (Config(*PAPER), Config("unified_sam", 1024, 100, 1, "float64"),
                        Config("unified_sam", 16384, 100, 1, "float32"))
+# Timed again with the reference step (``path="reference"``), the baseline of the fused step's gain.
+REFERENCE_CONFIGS = (Config(*PAPER, "reference"), Config("unified_sam", 1024, 100, 1, "float64", "reference"),
+                     Config("unified_sam", 16384, 100, 1, "float32", "reference"))
 
 
 def _grid_configs(methods, R=GRID["R"], d=GRID["d"], b=GRID["b"], dtype=GRID["dtype"]) -> list[Config]:
@@ -90,12 +94,12 @@ def suite(name: str) -> Suite:
     paper = Config(*PAPER)
     targets = _grid_configs(("unified_sam",), d=(100,), b=(1,), dtype=("float32",))
     if name == "quick":
-        configs = [paper, Config("unified_sam", 1, 100, 1, "float32"), Config("unified_sam", 1024, 100, 1, "float64"),
-                   Config("sgd", 16, 10, 10, "float32")]
+        configs = [paper, REFERENCE_CONFIGS[0], Config("unified_sam", 1, 100, 1, "float32"),
+                   Config("unified_sam", 1024, 100, 1, "float64"), Config("sgd", 16, 10, 10, "float32")]
         return Suite(name, tuple(configs), target_s=0.2, reps=3, scaling=False)
     # Targets first, so that a run stopped by its time budget has measured what matters most.
     rest = _grid_configs(("unified_sam",)) + _grid_configs(("sgd", "sala"), d=(100,), b=(1,))
-    configs = [paper] + targets + [c for c in rest if c not in targets]
+    configs = [paper, REFERENCE_CONFIGS[0]] + targets + [c for c in rest if c not in targets] + list(REFERENCE_CONFIGS[1:])
     if name == "full":
         return Suite(name, tuple(configs), target_s=1.0, reps=5, scaling=True)
     if name == "gpu":
@@ -130,7 +134,7 @@ def _simulate(cfg: Config, steps: int):
     problem = problem_for(cfg.d)
     opt, params, sampler = setup(cfg.method, problem, cfg.b)
     return simulate(problem, opt, params, sampler=sampler, seeds=cfg.R, steps=steps,
-                    checkpoints=[0, steps], dtype=cfg.dtype, progress=False)
+                    checkpoints=[0, steps], dtype=cfg.dtype, progress=False, path=cfg.config_path)
 
 
 def _timed(fn):
@@ -161,7 +165,7 @@ def time_engine(cfg: Config, target_s: float, reps: int) -> dict:
         "steps": T, "us_per_step": per_step * 1e6, "run_steps_per_s": cfg.R / per_step,
         "compile_s": max(first - second, 0.0), "fixed_s": fixed,
         "cpu_us_per_step": max(statistics.median(cpus) - fixed_cpu, 0.0) / (T - 1) * 1e6,
-        "n_devices": res.meta.get("n_devices", 1), "diverged": int(res.diverged.sum()),
+        "n_devices": res.meta.get("n_devices", 1), "diverged": int(res.diverged.sum()), "path": res.meta["path"],
     }
 
 
@@ -336,16 +340,18 @@ def _fmt(v, spec: str = ".3g") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def _measured(rows: list[dict], method: str, R: int, d: int, b: int, dtype: str, host_devices: bool = False):
+def _measured(rows: list[dict], method: str, R: int, d: int, b: int, dtype: str, config_path: str = "auto",
+              host_devices: bool = False):
     """The measured (not skipped) row of that configuration, from the main run or (``host_devices``)
     from the run with the CPU split into host devices; None if there is none."""
+    key = (method, R, d, b, dtype, config_path)
     return next((r for r in rows if "skipped" not in r and ("host_devices" in r) == host_devices
-                 and (r["method"], r["R"], r["d"], r["b"], r["dtype"]) == (method, R, d, b, dtype)), None)
+                 and (r["method"], r["R"], r["d"], r["b"], r["dtype"], r["config_path"]) == key), None)
 
 
 def _human(row: dict) -> str:
     head = (f"{row['method']:<12} R={row['R']:<7} d={row['d']:<5} b={row['b']:<3} {row['dtype']:<8} "
-            f"devices={row.get('n_devices', 1):<2}")
+            f"devices={row.get('n_devices', 1):<2} {row.get('path', row['config_path']):<9}")
     if "skipped" in row:
         return f"{head} skipped: {row['skipped']}"
     return (f"{head} {row['us_per_step']:10.2f} us/step  {row['run_steps_per_s']:10.3g} run-steps/s  "
@@ -365,6 +371,11 @@ def _targets(rows: list[dict], backend: str) -> list[str]:
             f"(target >= {PAPER_SPEEDUP_TARGET:.0f}x on a 2-core CPU: {'met' if ok else 'NOT met'}). Against the "
             f"published code's reported ~{PUBLISHED_STEPS_PER_S:.0f} steps/s (not measured here): "
             f"{paper['run_steps_per_s'] / PUBLISHED_STEPS_PER_S:.0f}x.")
+    ref = _measured(rows, *PAPER, "reference")
+    if paper is not None and ref is not None:
+        lines.append(f"- The reference step (`path=\"reference\"`) in the same run: {ref['us_per_step']:.2f} us per step, "
+                     f"{ref['speedup_vs_numpy']:.0f}x the NumPy loop; the {paper['path']} step is "
+                     f"**{ref['us_per_step'] / paper['us_per_step']:.1f}x** faster.")
     split = _measured(rows, *PAPER, host_devices=True)
     if split is not None:
         lines.append(f"- The same with the runs split over {split['n_devices']} host devices (one per core, "
@@ -401,17 +412,19 @@ def report(rows: list[dict], suite: Suite, info: dict, scaling: dict | None, ela
         "apart. `cpu us/step`: process CPU time per step (all threads), a check on wall times taken "
         "on a busy machine (`load`: 1-minute load average). `numpy`: steps per second of the "
         "one-run NumPy loop on the same problem and dtype; `speedup` = run-steps/s / numpy.", "",
-        "| method | R | d | b | dtype | devices | us/step | run-steps/s | compile s | cpu us/step "
+        "`path`: the engine's step, fused (simsam/engine/fused.py) or reference (`optimizer.step`).", "",
+        "| method | R | d | b | dtype | path | devices | us/step | run-steps/s | compile s | cpu us/step "
         "| numpy steps/s | speedup | load |",
-        "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "skipped" in r:
-            out.append(f"| {r['method']} | {r['R']} | {r['d']} | {r['b']} | {r['dtype']} | - | "
+            out.append(f"| {r['method']} | {r['R']} | {r['d']} | {r['b']} | {r['dtype']} | {r['config_path']} | - | "
                        f"skipped: {r['skipped']} ||||||| ")
             continue
         out.append(
-            f"| {r['method']} | {r['R']} | {r['d']} | {r['b']} | {r['dtype']} | {r['n_devices']} | {r['us_per_step']:.3g} | "
+            f"| {r['method']} | {r['R']} | {r['d']} | {r['b']} | {r['dtype']} | {r['path']} | {r['n_devices']} | "
+            f"{r['us_per_step']:.3g} | "
             f"{r['run_steps_per_s']:.3g} | {r['compile_s']:.2f} | {r['cpu_us_per_step']:.3g} | "
             f"{_fmt(r['numpy_steps_per_s'])} | {_fmt(r['speedup_vs_numpy'], '.0f')} | {r['load_avg_1min']:.1f} |")
     if scaling:

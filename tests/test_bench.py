@@ -1,7 +1,8 @@
 """The benchmark and the engine's fast path.
 
-* The engine's fast path (unrolled threefry keys, cheaper divergence test, CPU chunks; see
-  bench/NOTES.md) follows the same trajectories as the straightforward implementation: one
+* The engine's fast paths (the fused step of simsam/engine/fused.py for Unified SAM and SGD with
+  b = 1; unrolled threefry keys, cheaper divergence test and CPU chunks for the rest; see
+  bench/NOTES.md) follow the same trajectories as the straightforward implementation: one
   ``lax.fori_loop`` of ``optimizer.step`` per run with jax's own keys fold_in(PRNGKey(seed), t),
   vmapped over runs. The same check runs on a GPU where there is one.
 * The NumPy baseline is the engine's algorithm: fed the engine's random indices it lands on the
@@ -64,13 +65,16 @@ def _check_engine_against_reference(method, d, b, dtype, R):
     res = simsam.simulate(problem, opt, params, sampler=sampler, seeds=seeds, steps=STEPS,
                           checkpoints=CHECKPOINTS, dtype=dtype, progress=False)
     f_gap, dist2 = reference_metrics(problem, opt, params, sampler, seeds, CHECKPOINTS, dtype)
+    assert res.meta["path"] == ("fused" if b == 1 and method in ("unified_sam", "sgd") else "reference")
     assert not res.diverged.any()
     np.testing.assert_allclose(res.f_gap[0], f_gap, rtol=RTOL[dtype])
     np.testing.assert_allclose(res.dist2[0], dist2, rtol=RTOL[dtype])
 
 
 @pytest.mark.parametrize("method, d, b, dtype, R", [
-    ("unified_sam", 100, 1, "float64", 300),  # 3 CPU chunks of 100 runs
+    ("unified_sam", 100, 1, "float64", 300),  # the fused step; 3 CPU chunks of 100 runs
+    ("unified_sam", 100, 1, "float32", 40),  # the fused step in float32
+    ("sgd", 10, 1, "float64", 20),  # the fused SGD step
     ("sgd", 100, 10, "float32", 300),  # b-nice sampling; 2 chunks of 150
     ("sala", 10, 1, "float64", 20),  # lax.cond inside the step
 ])
@@ -135,8 +139,9 @@ def test_suites():
     assert bench.Config(*bench.PAPER) in quick.configs
     for name in ("full", "gpu"):
         configs = bench.suite(name).configs
-        assert configs[0] == bench.Config(*bench.PAPER)
-        assert configs[1:6] == tuple(bench.Config("unified_sam", R, 100, 1, "float32") for R in bench.GRID["R"])
+        assert configs[:2] == (bench.Config(*bench.PAPER), bench.Config(*bench.PAPER, "reference"))
+        assert configs[2:7] == tuple(bench.Config("unified_sam", R, 100, 1, "float32") for R in bench.GRID["R"])
+        assert set(bench.REFERENCE_CONFIGS) <= set(configs)
         assert len(set(configs)) == len(configs)
         grid = set(itertools.product(*bench.GRID.values()))  # (R, d, b, dtype)
         assert {(c.R, c.d, c.b, c.dtype) for c in configs if c.method == "unified_sam"} >= grid
@@ -148,14 +153,17 @@ def test_report_names_the_machine_and_the_targets():
     suite = bench.suite("quick")
     info = bench.machine()
     row = {"device": info["device"], **dict(zip(("method", "R", "d", "b", "dtype"), bench.PAPER)),
+           "config_path": "auto", "path": "fused",
            "us_per_step": 5.0, "run_steps_per_s": 3e6, "compile_s": 1.0, "cpu_us_per_step": 5.0,
            "numpy_steps_per_s": 2e4, "speedup_vs_numpy": 150.0, "load_avg_1min": 0.5, "n_devices": 1}
     skipped = dict(row, R=131072, d=1000, skipped="too large")
     split = dict(row, n_devices=2, host_devices=2, speedup_vs_numpy=210.0)
-    text = bench.report([row, skipped, split], suite, info, None, 1.0)
+    ref = dict(row, config_path="reference", path="reference", us_per_step=15.0, speedup_vs_numpy=50.0)
+    text = bench.report([row, skipped, split, ref], suite, info, None, 1.0)
     assert info["cpu"] in text and info["device"] in text
     assert "**150x**" in text and "met" in text and "skipped: too large" in text
     assert "split over 2 host devices" in text and "**210x**" in text
+    assert "50x the NumPy loop; the fused step is **3.0x** faster" in text
 
 
 def test_host_devices_row():
