@@ -138,9 +138,10 @@ def _groups(curves) -> list[list[int]]:
 
 def simulate_curves(exp: Experiment, dtype: str = "float64", progress: bool | None = None,
                     store: RunStore | None = None, force: bool = False, block: int | None = None,
-                    log: Callable[[str], None] | None = None) -> list[CurveResult]:
+                    log: Callable[[str], None] | None = None, path: str = "auto") -> list[CurveResult]:
     """Simulate every group of curves; with a ``store``, reuse or resume its stored runs (``force``:
-    recompute), saving a chunk every ``block`` checkpoints, and ``log`` which it did."""
+    recompute), saving a chunk every ``block`` checkpoints, and ``log`` which it did. ``path``:
+    :func:`simulate`'s choice of step ("auto" or "reference")."""
     every = 1 if exp.every_step else max(exp.steps // exp.n_checkpoints, 1)
     ckpts = linear_checkpoints(exp.steps, every)
     out: list[CurveResult | None] = [None] * len(exp.curves)
@@ -148,7 +149,7 @@ def simulate_curves(exp: Experiment, dtype: str = "float64", progress: bool | No
         first = exp.curves[idx[0]]
         args = (first.problem, first.optimizer, stack([exp.curves[i].params for i in idx]))
         kwargs = dict(sampler=first.sampler, seeds=exp.seeds, steps=exp.steps, checkpoints=ckpts,
-                      dtype=dtype, block=block, progress=progress, label=first.optimizer.name)
+                      dtype=dtype, block=block, progress=progress, label=first.optimizer.name, path=path)
         res = simulate(*args, **kwargs) if store is None else store.simulate(*args, force=force, log=log, **kwargs)
         for g, i in enumerate(idx):
             out[i] = CurveResult(exp.curves[i], res, g)
@@ -254,7 +255,8 @@ def _manifest(exp: Experiment, dtype: str, results: list[CurveResult], files: li
     runs = {cr.result.meta["run_id"]: cr.result.meta for cr in results}
     return {
         "experiment": exp.name, "title": exp.title, "seeds": exp.seeds, "steps": exp.steps, "dtype": dtype,
-        "runs": [{"file": f"runs/{rid}.npz", "optimizer": m["optimizer"], "source": m["source"]} for rid, m in runs.items()],
+        "runs": [{"file": f"runs/{rid}.npz", "optimizer": m["optimizer"], "source": m["source"], "path": m["path"]}
+                 for rid, m in runs.items()],
         "files": {f.name: sha256_file(f) for f in files},
         **provenance(wall_s),
     }
@@ -262,11 +264,12 @@ def _manifest(exp: Experiment, dtype: str, results: list[CurveResult], files: li
 
 def run_experiment(exp: Experiment, out: Path, dtype: str = "float64", progress: bool | None = None,
                    force: bool = False, block: int | None = None,
-                   log: Callable[[str], None] | None = None) -> dict:
+                   log: Callable[[str], None] | None = None, path: str = "auto") -> dict:
     """Simulate every curve, then write summary.csv, figure.png/.pdf and manifest.json into ``out``.
 
     Runs are reused from, resumed from and stored in ``out/runs`` (``force``: recompute them);
-    a chunk is saved every ``block`` checkpoints. The report is written into a staging folder and
+    a chunk is saved every ``block`` checkpoints; ``path="reference"`` runs every curve with the
+    reference step instead of the fused one where that applies. The report is written into a staging folder and
     renamed into ``out`` only once complete, its manifest last: on any failure ``out`` holds no part
     of it.
     """
@@ -274,7 +277,7 @@ def run_experiment(exp: Experiment, out: Path, dtype: str = "float64", progress:
     created = _prepare_out(out)
     t0 = time.perf_counter()
     try:
-        results = simulate_curves(exp, dtype, progress, RunStore(out / "runs"), force, block, log)
+        results = simulate_curves(exp, dtype, progress, RunStore(out / "runs"), force, block, log, path)
         rows = summary_rows(exp, results)
         checked = report.checks(results, exp.normalize)
         with staging(out) as stage:

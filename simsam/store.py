@@ -34,7 +34,8 @@ import jax
 import numpy as np
 
 from simsam.engine.core import Metrics, Result, Snapshot, prepare, simulate
-from simsam.errors import SimsamError
+from simsam.engine.fused import PATHS
+from simsam.errors import SimsamError, check_choice
 from simsam.provenance import backend, provenance, versions
 
 STORE_FORMAT = 1  # bump when the layout of the stored arrays changes
@@ -166,18 +167,20 @@ def _feed(h, tag: str, value) -> None:
         h.update(a.tobytes())
 
 
-def run_config(problem, optimizer, params, *, sampler=None, **kwargs) -> dict:
+def run_config(problem, optimizer, params, *, sampler=None, path="auto", **kwargs) -> dict:
     """Everything that determines a :func:`simulate` result, validated and made explicit as it
-    does (broadcast params, explicit seeds, checkpoints and starting point)."""
+    does (broadcast params, explicit seeds, checkpoints and starting point; the step ``path``, since
+    the fused and the reference step round differently)."""
+    check_choice("path", path, PATHS)
     inputs = prepare(problem, optimizer, params, sampler=sampler, **kwargs)
-    return {"problem": problem, "sampler": sampler, "optimizer": optimizer, **inputs._asdict()}
+    return {"problem": problem, "sampler": sampler, "optimizer": optimizer, "path": path, **inputs._asdict()}
 
 
 def run_id(config: dict) -> str:
     """sha256 (hex) of a :func:`run_config` and of the code and platform that would compute it."""
     h = hashlib.sha256()
     h.update(json.dumps({"format": STORE_FORMAT, **versions(), **backend(), "dtype": config["dtype"],
-                         "steps": config["steps"]}, sort_keys=True).encode())
+                         "steps": config["steps"], "path": config["path"]}, sort_keys=True).encode())
     h.update(f"{type(config['optimizer']).__module__}.{config['optimizer']!r}".encode())
     for tag in ("problem", "sampler", "params", "seeds", "checkpoints", "x0"):
         _feed(h, tag, config[tag])
@@ -201,6 +204,7 @@ def _describe(config: dict) -> dict:
         "steps": config["steps"],
         "n_checkpoints": int(config["checkpoints"].size),
         "dtype": config["dtype"],
+        "path": config["path"],
     }
 
 
@@ -275,13 +279,13 @@ class RunStore:
 
     def simulate(self, problem, optimizer, params, *, sampler=None, seeds=100, steps=1000, checkpoints=None,
                  x0=None, dtype="float64", block=None, progress=None, label="", force=False,
-                 log: Callable[[str], None] | None = None) -> Result:
+                 log: Callable[[str], None] | None = None, path: str = "auto") -> Result:
         """:func:`simulate`, reusing a stored result of the same configuration (unless ``force``),
         else resuming from its last saved chunk (unless ``force``), saving a chunk after every
         block, and storing the result once complete. ``result.meta["source"]`` and ``log`` say
-        which: "cached", "resumed from step t" or "computed"."""
+        which: "cached", "resumed from step t" or "computed". ``path`` is :func:`simulate`'s (part of the key)."""
         config = run_config(problem, optimizer, params, sampler=sampler, seeds=seeds, steps=steps,
-                            checkpoints=checkpoints, x0=x0, dtype=dtype)
+                            checkpoints=checkpoints, x0=x0, dtype=dtype, path=path)
         rid = run_id(config)
         label, log = label or optimizer.name, log or (lambda msg: None)
         cached = None if force else self.load(rid, optimizer)
@@ -296,7 +300,7 @@ class RunStore:
         result = simulate(
             problem, optimizer, config["params"], sampler=sampler, seeds=config["seeds"], steps=config["steps"],
             checkpoints=config["checkpoints"], x0=x0, dtype=dtype, block=block, progress=progress, label=label,
-            resume=snapshot, on_block=lambda s: self.save_partial(rid, s),
+            resume=snapshot, on_block=lambda s: self.save_partial(rid, s), path=path,
         )
         wall = result.meta["wall_s"]  # this process's share when resumed (the manifest says so)
         result.meta.update(run_id=rid, source=source)

@@ -1,4 +1,7 @@
 """The command line and the README: one clear line on bad input; the README example runs."""
+import csv
+import io
+import json
 import re
 from pathlib import Path
 
@@ -7,6 +10,9 @@ import pytest
 from simsam.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
+# The fused and the reference step draw the same samples and differ by rounding only (FUSED.md):
+# a few ulps per step over quickstart's --quick horizon, far below this.
+SUMMARY_RTOL = 1e-9
 
 
 def run_cli(args, capsys):
@@ -52,6 +58,24 @@ def test_run_quickstart_quick_writes_figure_and_table(tmp_path, capsys):
     rows = (tmp_path / "summary.csv").read_text().splitlines()
     assert len(rows) == 4 and rows[0].startswith("curve,")
     assert b"/FontFile2" in (tmp_path / "figure.pdf").read_bytes()  # TrueType fonts embedded
+    assert [r["path"] for r in json.loads((tmp_path / "manifest.json").read_text())["runs"]] == ["fused"]
+
+
+def test_reference_step_is_stored_apart_and_agrees(tmp_path, capsys):
+    """--reference-step reruns quickstart with the optimizer's own step: a second stored run, the
+    same samples, so the same summary up to rounding (FUSED.md)."""
+    assert run_cli(["run", "quickstart", "--quick", "--out", str(tmp_path)], capsys)[0] == 0
+    fused = (tmp_path / "summary.csv").read_text()
+    code, out, _ = run_cli(["run", "quickstart", "--quick", "--reference-step", "--out", str(tmp_path)], capsys)
+    assert code == 0 and "computed" in out  # not the fused run from the store
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [r["path"] for r in manifest["runs"]] == ["reference"]
+    assert len(list((tmp_path / "runs").glob("*.npz"))) == 2
+    fused_rows, ref_rows = (list(csv.DictReader(io.StringIO(t))) for t in (fused, (tmp_path / "summary.csv").read_text()))
+    for a, b in zip(fused_rows, ref_rows, strict=True):
+        for k in a:
+            if k.startswith(("final_", "ci_")):
+                assert float(a[k]) == pytest.approx(float(b[k]), rel=SUMMARY_RTOL), k
 
 
 def test_readme_example_runs(tmp_path):

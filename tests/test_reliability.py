@@ -205,6 +205,7 @@ def test_every_input_is_in_the_key(setting, monkeypatch):
         "x0": rid(x0=np.ones(problem.d)),
         "sampler": rid(sampler=FullBatch(problem.n)),
         "optimizer": rid(opt=optimizers.UnifiedSAM(same_sample=False)),
+        "step path": rid(path="reference"),  # the fused and the reference step round differently
     }
     monkeypatch.setattr(simsam, "__version__", "999.0")
     variants["simsam version"] = rid()
