@@ -18,8 +18,10 @@ print("devices:", jax.devices())
 PY
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
-# 1. The engine follows the reference trajectories on the GPU (float32 and float64).
+# 1. The engine follows the reference trajectories on the GPU (float32 and float64), and the fused
+#    step agrees with the reference step and draws jax.random's numbers there too.
 python -m pytest -q -m gpu tests/test_bench.py
+python -m pytest -q tests/test_fused.py tests/test_rng.py
 
 # 2-4. Targets first, then the grid; no configuration starts after 300 s, then the scaling section
 # (time against T, peak device memory against R, T, K and d; about two minutes).
