@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simsam.engine.rng import FAST_THREEFRY, fast_keys, threefry2x32
+from simsam.engine.rng import FAST_THREEFRY, fast_keys, fold_in_words, randint_words, split_words, threefry2x32
 
 SHAPES = [(), (1,), (3,), (2, 5), (4, 1, 3)]  # a fixed set: compiled code is reused across examples
 words = st.integers(0, 2**32 - 1)
@@ -82,3 +82,85 @@ def test_batched_and_jitted_keys_match():
 def test_needs_partitionable_threefry():
     with jax.threefry_partitionable(False), pytest.raises(RuntimeError, match="partitionable"):
         fast_keys(jax.random.PRNGKey(0))
+
+
+# --- The word functions of the fused step (rng.py: fold_in_words, split_words, randint_words) -----
+
+# n from 1 (a single element) through the int32 edge to past 2^32, where jax's randint needs both
+# 64-bit halves of its modular reduction.
+RANDINT_N = (1, 2, 3, 7, 100, 2**16 + 1, 2**31 - 1, 10**12)
+# Keys drawn once for every word-function test: the extreme words and a few hundred random ones.
+_WORDS = np.random.default_rng(20250101).integers(0, 2**32, size=(300, 2), dtype=np.uint64).astype(np.uint32)
+KEY_WORDS = np.concatenate([np.array([[0, 0], [0, 2**32 - 1], [2**32 - 1, 0], [2**32 - 1, 2**32 - 1]], np.uint32),
+                            _WORDS])
+FOLD_DATA = np.concatenate([np.array([0, 1, 2**31 - 1, 2**31, 2**32 - 1], np.uint32),
+                            np.random.default_rng(7).integers(0, 2**32, size=KEY_WORDS.shape[0] - 5,
+                                                               dtype=np.uint64).astype(np.uint32)])
+
+
+def _jax_randint(raw, n):
+    return jax.random.randint(raw, (1,), 0, n)[0]
+
+
+def _check_words(words, raw_keys):
+    """(k1, k2) words equal the key data of the typed keys ``raw_keys`` (R, 2), dtype included."""
+    k1, k2 = words
+    assert k1.dtype == k2.dtype == raw_keys.dtype == jnp.uint32
+    assert _same(jnp.stack([k1, k2], axis=-1), raw_keys)
+
+
+def test_fold_in_words_matches_jax():
+    k1, k2 = jnp.asarray(KEY_WORDS[:, 0]), jnp.asarray(KEY_WORDS[:, 1])
+    data = jnp.asarray(FOLD_DATA)
+    _check_words(fold_in_words(k1, k2, data), jax.vmap(jax.random.fold_in)(jnp.asarray(KEY_WORDS), data))
+    for t in (0, 1, 12345, 2**31 - 2):  # the engine's use: one step index for all runs
+        want = jax.vmap(jax.random.fold_in, in_axes=(0, None))(jnp.asarray(KEY_WORDS), t)
+        _check_words(fold_in_words(k1, k2, t), want)
+
+
+@pytest.mark.parametrize("i", [0, 1])
+def test_split_words_matches_jax(i):
+    k1, k2 = jnp.asarray(KEY_WORDS[:, 0]), jnp.asarray(KEY_WORDS[:, 1])
+    _check_words(split_words(k1, k2, i), jax.vmap(lambda k: jax.random.split(k)[i])(jnp.asarray(KEY_WORDS)))
+
+
+@pytest.mark.parametrize("n", RANDINT_N)
+def test_randint_words_matches_jax(n):
+    k1, k2 = jnp.asarray(KEY_WORDS[:, 0]), jnp.asarray(KEY_WORDS[:, 1])
+    got, want = randint_words(k1, k2, n), jax.vmap(lambda k: _jax_randint(k, n))(jnp.asarray(KEY_WORDS))
+    assert got.dtype == want.dtype == jnp.dtype(int)  # int64: the tests run with x64, as simsam does
+    assert _same(got, want)
+    assert np.all((np.asarray(got) >= 0) & (np.asarray(got) < n))
+
+
+@given(k1=words, k2=words, data=words, n=st.sampled_from(RANDINT_N))
+def test_word_functions_match_jax_on_one_key(k1, k2, data, n):
+    """Scalar words (the fused step's use inside its vmap), for any key hypothesis finds."""
+    raw = _raw(k1, k2)
+    w1, w2 = jnp.uint32(k1), jnp.uint32(k2)
+    _check_words(fold_in_words(w1, w2, data), jax.random.fold_in(raw, data))
+    for i in (0, 1):
+        _check_words(split_words(w1, w2, i), jax.random.split(raw)[i])
+    assert _same(randint_words(w1, w2, n), _jax_randint(raw, n))
+
+
+@pytest.mark.parametrize("n", [3, 2**31 - 1, 10**12])
+def test_word_functions_match_jax_under_jit_and_vmap(n):
+    """The fused step's chain fold_in(t) -> split[0] -> randint, on scalar words vmapped over runs
+    and jitted, against jax.random on the typed keys."""
+
+    @jax.jit
+    def words_chain(k1, k2, t):
+        def one(w1, w2):
+            return randint_words(*split_words(*fold_in_words(w1, w2, t), 0), n)
+        return jax.vmap(one)(k1, k2)
+
+    @jax.jit
+    def jax_chain(keys, t):
+        return jax.vmap(lambda k: _jax_randint(jax.random.split(jax.random.fold_in(k, t))[0], n))(keys)
+
+    k1, k2 = jnp.asarray(KEY_WORDS[:, 0]), jnp.asarray(KEY_WORDS[:, 1])
+    for t in (0, 1, 999, 2**31 - 2):
+        got, want = words_chain(k1, k2, jnp.int32(t)), jax_chain(jnp.asarray(KEY_WORDS), jnp.int32(t))
+        assert got.dtype == want.dtype
+        assert _same(got, want)
