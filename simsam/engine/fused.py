@@ -1,4 +1,4 @@
-"""The fused step: SGD and Unified SAM on least squares / ridge with one sample per step, in two passes.
+"""The fused step: SGD and Unified SAM on least squares / ridge with one sample per step, in few passes.
 
 The reference step (``optimizer.step``) forms the stochastic gradient, its norm, the perturbed
 point, the second gradient and the update as d-vectors, and the engine then tests ||x_{t+1}||^2 and
@@ -7,10 +7,11 @@ For f_i(x) = 1/2 (a_i^T x - b_i)^2 + (reg/2) ||x||^2 and a sample of one index i
 every d-vector of the step is a combination of x and a_i, so the step needs only
 
     p = a_i^T x,   q = ||x||^2          (one pass over x and a_i: two dot products)
+    ||g1||, g1 = s r1 a_i + c x          (one pass; Unified SAM with lambda != 0 only)
     x_{t+1} = alpha x - beta a_i         (one pass: the update)
 
-with alpha, beta and ||x_{t+1}||^2 (the divergence test) scalar functions of p, q, h_i = ||a_i||^2,
-b_i, w and the hyperparameters. Derivation and its sympy check: ``FUSED.md`` (ours).
+with alpha, beta and ||x_{t+1}||^2 (the divergence test) scalar functions of p, q, ||g1||,
+h_i = ||a_i||^2, b_i, w and the hyperparameters. Derivation and its sympy check: ``FUSED.md`` (ours).
 
 Same trajectories: the sample is drawn by the same sampler code from the same key as the reference
 step, so the random indices are identical; the arithmetic is reassociated, so the iterates agree
@@ -95,11 +96,16 @@ def fused_advance(optimizer, oracle, blowup):
         px, q = jnp.stack([a, x]) @ x  # one (2, d) x (d,) product: both dots in one kernel
         r1 = px - yi
         if sam:
-            # g1 = s r1 a + c x; ||g1||^2 from p, q, h (never negative in exact arithmetic).
-            g2n = jnp.maximum((s * r1) ** 2 * h + 2 * (s * r1) * c * px + c * c * q, 0)
-            norm = jnp.sqrt(g2n)
-            inv = jnp.where(norm > 0, 1 / jnp.where(norm > 0, norm, 1), 0)
-            k = rho * ((1 - lam) + lam * inv)  # x_adv = x + k g1 = (1 + k c) x + k s r1 a
+            if optimizer.fixed_lam == 0.0:  # USAM: k = rho, no norm
+                k = rho
+            else:
+                # ||g1|| from the vector g1 = s r1 a + c x (one more pass), not from the expansion
+                # (s r1)^2 h + 2 s r1 c p + c^2 q, whose rounding is squared where g1 cancels (FUSED.md).
+                g1 = s * r1 * a + c * x
+                norm = jnp.sqrt(g1 @ g1)
+                inv = jnp.where(norm > 0, 1 / jnp.where(norm > 0, norm, 1), 0)
+                k = rho * ((1 - lam) + lam * inv)
+            # x_adv = x + k g1 = (1 + k c) x + k s r1 a
             e = 1 + k * c
             r2 = e * px + k * s * r1 * h - yi  # a^T x_adv - b_i
             alpha = 1 - gamma * c * e
