@@ -1,4 +1,4 @@
-"""The fused step: SGD and Unified SAM on least squares / ridge with one sample per step, in few passes.
+"""The fused step: SGD and Unified SAM on least squares / ridge with one sample per step, in two passes.
 
 The reference step (``optimizer.step``) forms the stochastic gradient, its norm, the perturbed
 point, the second gradient and the update as d-vectors, and the engine then tests ||x_{t+1}||^2 and
@@ -7,11 +7,12 @@ For f_i(x) = 1/2 (a_i^T x - b_i)^2 + (reg/2) ||x||^2 and a sample of one index i
 every d-vector of the step is a combination of x and a_i, so the step needs only
 
     p = a_i^T x,   q = ||x||^2          (one pass over x and a_i: two dot products)
-    ||g1||, g1 = s r1 a_i + c x          (one pass; Unified SAM with lambda != 0 only)
     x_{t+1} = alpha x - beta a_i         (one pass: the update)
 
-with alpha, beta and ||x_{t+1}||^2 (the divergence test) scalar functions of p, q, ||g1||,
-h_i = ||a_i||^2, b_i, w and the hyperparameters. Derivation and its sympy check: ``FUSED.md`` (ours).
+with ||g1||, alpha, beta and ||x_{t+1}||^2 (the divergence test) scalar functions of p, q,
+h_i = ||a_i||^2, b_i, w and the hyperparameters; a segment in which ||g1||'s expansion was ill
+conditioned for some run is redone with ||g1|| from the vector. Derivation and its sympy check:
+``FUSED.md`` (ours).
 
 Same trajectories: the sample is drawn by the same sampler code from the same key as the reference
 step, so the random indices are identical; the arithmetic is reassociated, so the iterates agree
@@ -19,6 +20,8 @@ within rounding (tests/test_fused.py, and the engine-against-reference test of t
 on CPU and, marked ``gpu``, on a GPU). ``simulate(..., path="reference")`` runs the reference step.
 """
 from __future__ import annotations
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -73,6 +76,11 @@ def fused_advance(optimizer, oracle, blowup):
     a run's iteration counter and gradient count are the loop's, until it diverges, and are set
     once at the end of the segment (a run that diverged at iteration k stays at t = k - 1, as the
     reference freezes it). The schedules read the loop's t, which is the run's own while it runs.
+
+    ||g1|| (Unified SAM with lambda != 0) comes from the expansion FUSED.md (1), checked at every
+    step; a segment in which some run's expansion was ill conditioned is computed again with ||g1||
+    from the vector g1, so every segment has a well-conditioned norm at every step, at the price of
+    one more pass over x per step where g1 cancels.
     """
     from simsam.engine.core import Carry  # core imports this module
 
@@ -80,33 +88,47 @@ def fused_advance(optimizer, oracle, blowup):
     A, y, reg, n = problem.A, problem.b, problem.reg, problem.n
     yh = jnp.stack([y, jnp.sum(A * A, axis=1)], axis=1)  # (b_i, h_i = ||a_i||^2), built once per block
     sam = isinstance(optimizer, UnifiedSAM)
+    needs_norm = sam and optimizer.fixed_lam != 0.0  # USAM's ascent rho g1 does not divide by ||g1||
     grads_per_step = 2 if sam else 1
 
-    def one(x, diverged, diverged_step, k1, k2, t, p):
+    def first_pass(x, k1, k2, t, p):
+        """The sample and the scalars of one run's step before its ascent."""
         dtype = x.dtype
-        if sam:
-            gamma, rho = step_sizes(optimizer.step_schedule, t, p.gamma, p.rho, p.mu, p.L)
-            lam = optimizer.lam_at(t, p)
-        else:
-            gamma, _ = step_sizes(optimizer.step_schedule, t, p.gamma, 0.0, p.mu, p.L)
+        gamma, rho = step_sizes(optimizer.step_schedule, t, p.gamma, p.rho if sam else 0.0, p.mu, p.L)
         i, w = _draw(sampler, k1, k2, t, split=sam)
         s = w.astype(dtype) / n  # grad f_S = s grad f_i; the ridge term scales by c = reg s
         a, (yi, h) = A[i], yh[i]
-        c = reg * s
         px, q = jnp.stack([a, x]) @ x  # one (2, d) x (d,) product: both dots in one kernel
-        r1 = px - yi
+        return dict(a=a, yi=yi, h=h, s=s, c=reg * s, px=px, q=q, r1=px - yi, gamma=gamma, rho=rho,
+                    lam=optimizer.lam_at(t, p) if sam else 0.0)
+
+    def g1_norm2(x, v, direct: bool):
+        """||g1||^2 (FUSED.md (1)) and whether its expansion is ill conditioned for the run.
+
+        ``direct``: the sum of squares of the vector g1 = s r1 a + c x (one more pass over x and a);
+        else the expansion (s r1)^2 h + 2 s r1 c p + c^2 q, flagged where g1 cancels: with
+        u = (s r1)^2 h + c^2 q, the expansion is u + 2 s r1 c p, and its terms' scale is at most 2u,
+        so u + 4 s r1 c p < 0 flags every step where ||g1||^2 < u / 2 (FUSED.md)."""
+        sigma, c = v["s"] * v["r1"], v["c"]
+        if direct:
+            g1 = sigma * v["a"] + c * x
+            return g1 @ g1, jnp.zeros((), bool)
+        u = sigma * sigma * v["h"] + c * c * v["q"]
+        cross = sigma * c * v["px"]
+        return u + 2 * cross, u + 4 * cross < 0
+
+    def one(x, diverged, diverged_step, k1, k2, t, p, direct: bool):
+        """One run's step, its divergence test and freeze; and whether its ||g1||^2 was ill conditioned."""
+        v = first_pass(x, k1, k2, t, p)
+        g2n, ill = g1_norm2(x, v, direct) if needs_norm else (None, jnp.zeros((), bool))
+        a, s, c, px, q, h, r1, yi = v["a"], v["s"], v["c"], v["px"], v["q"], v["h"], v["r1"], v["yi"]
+        gamma, rho, lam = v["gamma"], v["rho"], v["lam"]
         if sam:
-            if optimizer.fixed_lam == 0.0:  # USAM: k = rho, no norm
-                k = rho
-            else:
-                # ||g1|| from the vector g1 = s r1 a + c x (one more pass), not from the expansion
-                # (s r1)^2 h + 2 s r1 c p + c^2 q, whose rounding is squared where g1 cancels (FUSED.md).
-                g1 = s * r1 * a + c * x
-                norm = jnp.sqrt(g1 @ g1)
-                inv = jnp.where(norm > 0, 1 / jnp.where(norm > 0, norm, 1), 0)
-                k = rho * ((1 - lam) + lam * inv)
-            # x_adv = x + k g1 = (1 + k c) x + k s r1 a
-            e = 1 + k * c
+            k = rho
+            if needs_norm:
+                norm = jnp.sqrt(g2n)
+                k = rho * ((1 - lam) + lam * jnp.where(norm > 0, 1 / jnp.where(norm > 0, norm, 1), 0))
+            e = 1 + k * c  # x_adv = x + k g1 = e x + k s r1 a
             r2 = e * px + k * s * r1 * h - yi  # a^T x_adv - b_i
             alpha = 1 - gamma * c * e
             beta = gamma * s * (r2 + c * k * r1)
@@ -116,18 +138,30 @@ def fused_advance(optimizer, oracle, blowup):
         # in x, alpha or beta makes it NaN or inf, and "not <=" catches both.
         bad = ~(alpha * alpha * q - 2 * alpha * beta * px + beta * beta * h <= blowup)
         freeze = diverged | bad
-        alpha = jnp.where(freeze, 1, alpha).astype(dtype)
-        beta = jnp.where(freeze, 0, beta).astype(dtype)
+        alpha = jnp.where(freeze, 1, alpha).astype(x.dtype)
+        beta = jnp.where(freeze, 0, beta).astype(x.dtype)
         step = jnp.where(bad & ~diverged, t + 1, diverged_step).astype(diverged_step.dtype)
-        return alpha * x - beta * a, freeze, step  # frozen: 1 x - 0 a = x
+        return alpha * x - beta * a, freeze, step, ill  # frozen: 1 x - 0 a = x
 
-    step_all = jax.vmap(one, in_axes=(0, 0, 0, 0, 0, None, 0))
+    def run(x, diverged, diverged_step, k1, k2, params, start, stop, direct: bool):
+        """(x, diverged, diverged_step, ill): all runs through [start, stop); ill: some run had an
+        ill-conditioned expansion at some step (never, with ``direct``)."""
+        step_all = jax.vmap(partial(one, direct=direct), in_axes=(0, 0, 0, 0, 0, None, 0))
+
+        def body(t, c):
+            x, diverged, diverged_step, ill = step_all(*c[:3], k1, k2, t, params)
+            return x, diverged, diverged_step, c[3] | ill
+
+        *end, ill = jax.lax.fori_loop(start, stop, body, (x, diverged, diverged_step, jnp.zeros_like(diverged)))
+        return *end, jnp.any(ill)
 
     def segment(carry: Carry, k1, k2, params, start, stop) -> Carry:
         state = carry.state
-        body = lambda t, c: step_all(*c, k1, k2, t, params)  # noqa: E731
-        x, diverged, diverged_step = jax.lax.fori_loop(
-            start, stop, body, (state.x, carry.diverged, carry.diverged_step))
+        begin = (state.x, carry.diverged, carry.diverged_step, k1, k2, params, start, stop)
+        *end, ill = run(*begin, direct=not needs_norm)
+        if needs_norm:  # a segment where the expansion was ill conditioned is redone with the vector g1
+            end = jax.lax.cond(ill, lambda: tuple(run(*begin, direct=True)[:3]), lambda: tuple(end))
+        x, diverged, diverged_step = end
         t = jnp.where(diverged, diverged_step - 1, stop).astype(state.t.dtype)
         n_grad = state.n_grad + grads_per_step * (t - state.t).astype(state.n_grad.dtype)
         return Carry(BasicState(x, t, n_grad), diverged, diverged_step)
