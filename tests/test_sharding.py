@@ -130,6 +130,15 @@ def test_layout_on_one_cpu(R, d, itemsize, padded, chunk):
     assert run_layout(R, d, itemsize, backend="gpu").chunk == R  # a GPU advances all runs at once
 
 
+def test_fused_step_chunks_are_capped():
+    """float32 at d = 100 chunks 256 runs, the fused step at most FUSED_MAX_CHUNK (fused.py)."""
+    from simsam.engine.fused import FUSED_MAX_CHUNK
+    assert run_layout(1024, 100, 4, backend="cpu").chunk == 256
+    assert run_layout(1024, 100, 4, backend="cpu", max_chunk=FUSED_MAX_CHUNK).chunk == FUSED_MAX_CHUNK == 128
+    assert run_layout(15, 100, 4, backend="cpu", max_chunk=FUSED_MAX_CHUNK).chunk == 15
+    assert run_layout(1024, 100, 4, backend="gpu", max_chunk=FUSED_MAX_CHUNK).chunk == 1024
+
+
 def test_padding_repeats_run_zero_and_is_dropped():
     layout = run_layout(129, 100, 8, backend="cpu")
     tree = {"x": np.arange(129 * 3.0).reshape(129, 3), "k": np.arange(129)}

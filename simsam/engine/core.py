@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from simsam.engine.checkpoints import log_checkpoints
-from simsam.engine.fused import PATHS, fused_advance, why_not_fused
+from simsam.engine.fused import FUSED_MAX_CHUNK, PATHS, fused_advance, why_not_fused
 from simsam.engine.progress import Progress
 from simsam.engine.rng import fast_keys
 from simsam.engine.sharding import drop_padding, map_chunks, per_device, run_layout, shard_runs
@@ -359,7 +359,8 @@ def simulate(
     if resume is not None:
         carry, restored = _restore(resume, carry, K)
         done, records = resume.done, [restored]
-    layout = run_layout(R, problem.d, jdtype.itemsize)  # devices and CPU chunks (sharding.py)
+    layout = run_layout(R, problem.d, jdtype.itemsize,  # devices and CPU chunks (sharding.py)
+                        max_chunk=FUSED_MAX_CHUNK if why is None else None)
     carry, params_runs, run_keys = shard_runs((carry, params_runs, run_keys), layout)
 
     f_gap0 = np.asarray(jax.vmap(problem.loss)(jnp.asarray(x0_runs)) - problem.f_star).reshape(G, S)

@@ -34,6 +34,12 @@ from simsam.problems.least_squares import LeastSquares
 from simsam.samplers.uniform import Uniform
 
 PATHS = ("auto", "fused", "reference")
+# On CPU the fused step advances at most this many runs together (sharding.run_layout). Beyond it
+# XLA:CPU runs the batched (2, d) x (d,) product on both cores, and slower per core: ridge d = 100,
+# float32, R = 16384, chunks of 256 runs: 1530 us per step on two cores (2657 us of CPU); of 128
+# runs: 1082 on one core; of 64: 1097. float64 (the default chunk is 128 there): 128 runs 1406,
+# 64 runs 1562 (bench/NOTES.md).
+FUSED_MAX_CHUNK = 128
 
 
 def why_not_fused(optimizer, oracle) -> str | None:

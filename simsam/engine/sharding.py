@@ -63,13 +63,14 @@ def cpu_chunk(d: int, itemsize: int) -> int:
     return int(np.clip(2 ** max(int(target).bit_length() - 1, 0), *CPU_CHUNK_RANGE))
 
 
-def run_layout(R: int, d: int, itemsize: int, backend: str | None = None) -> RunLayout:
-    """The layout of R runs of dimension d on this process's devices (``backend``: jax's default)."""
+def run_layout(R: int, d: int, itemsize: int, backend: str | None = None, max_chunk: int | None = None) -> RunLayout:
+    """The layout of R runs of dimension d on this process's devices (``backend``: jax's default);
+    on CPU, chunks of at most ``cpu_chunk(d, itemsize)`` runs, and at most ``max_chunk``."""
     mesh = run_mesh()
     n_dev = 1 if mesh is None else mesh.size
     local = math.ceil(R / n_dev)
     if (backend or jax.default_backend()) == "cpu":
-        n_chunks = math.ceil(local / cpu_chunk(d, itemsize))
+        n_chunks = math.ceil(local / min(cpu_chunk(d, itemsize), max_chunk or local))
         local = math.ceil(local / n_chunks) * n_chunks  # equal chunks, fewer than n_chunks pad rows
         chunk = local // n_chunks
     else:
