@@ -31,7 +31,7 @@ import numpy as np
 import simsam  # noqa: F401  (turns on float64)
 from simsam import bench
 from simsam.engine.core import Carry
-from simsam.engine.fused import fused_advance
+from simsam.engine.fused import FUSED_MAX_CHUNK, fused_advance
 from simsam.engine.rng import fast_keys
 from simsam.engine.sharding import cpu_chunk, map_chunks
 from simsam.oracle import Oracle
@@ -106,6 +106,8 @@ def measure(R: int, dtype: str, reps: int = 5, target_s: float = 0.3) -> dict:
     out, ref = {}, None
     for name, v in VARIANTS.items():
         chunk = min(cpu_chunk(problem.d, jd.itemsize), R) if v["chunks"] else R  # divides every R used
+        if v["check"] == "fused":
+            chunk = min(chunk, FUSED_MAX_CHUNK)  # as the engine lays out the fused step's runs
         kw = dict(opt=opt, blowup=blowup, check=v["check"], rng=v["rng"], chunk=chunk)
         c, _ = advance(fresh(), p, keys, oracle, 0, 200, **kw)
         x = np.asarray(c.state.x)
