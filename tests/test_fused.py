@@ -276,7 +276,7 @@ def test_fused_follows_the_reference_with_a_random_weight():
 # ||g1||. A one-row ridge problem run with decreasing steps converges to x*, where g1 = grad f -> 0.
 # Against the paper's formula in 40-digit arithmetic, measured relative errors of x_t (t = 100,
 # 1000, 3000): reference 1e-16, 3e-16, 7e-16; the fused step with that expansion 1.6e-14, 5.6e-12,
-# 3.0e-10. The fused step now flags such steps (FUSED.md (1')) and redoes their segment with ||g1||
+# 3.0e-10. The fused step now flags such steps (FUSED.md (1')) and redoes their block with ||g1||
 # from the vector g1: 3.2e-16, 3.6e-15, 1.1e-14, held to the reference's T eps (6.7e-13). Without
 # the redo this test fails.
 CANCEL_CHECKPOINTS = (0, 100, 1000, 3000)

@@ -10,8 +10,8 @@ every d-vector of the step is a combination of x and a_i, so the step needs only
     x_{t+1} = alpha x - beta a_i         (one pass: the update)
 
 with ||g1||, alpha, beta and ||x_{t+1}||^2 (the divergence test) scalar functions of p, q,
-h_i = ||a_i||^2, b_i, w and the hyperparameters; a segment in which ||g1||'s expansion was ill
-conditioned for some run is redone with ||g1|| from the vector. Derivation and its sympy check:
+h_i = ||a_i||^2, b_i, w and the hyperparameters; a block of 64 steps in which ||g1||'s expansion
+was ill conditioned for some run is redone with ||g1|| from the vector. Derivation and its sympy check:
 ``FUSED.md`` (ours).
 
 Same trajectories: the sample is drawn by the same sampler code from the same key as the reference
@@ -40,6 +40,11 @@ PATHS = ("auto", "fused", "reference")
 # runs: 1082 on one core; of 64: 1097. float64 (the default chunk is 128 there): 128 runs 1406,
 # 64 runs 1562 (bench/NOTES.md).
 FUSED_MAX_CHUNK = 128
+# Unified SAM's fused steps run in blocks of this many; a block in which ||g1||'s expansion was ill
+# conditioned for some run (FUSED.md (1')) is redone with the norm of the vector g1. Such steps are
+# rare where g1 does not tend to cancel (one in the benchmark's 8 million run-steps on the paper's
+# ridge problem), but a whole segment between checkpoints (10^5 steps and more) may well hold one.
+REDO_BLOCK = 64
 
 
 def why_not_fused(optimizer, oracle) -> str | None:
@@ -84,9 +89,9 @@ def fused_advance(optimizer, oracle, blowup):
     reference freezes it). The schedules read the loop's t, which is the run's own while it runs.
 
     ||g1|| (Unified SAM with lambda != 0) comes from the expansion FUSED.md (1), checked at every
-    step; a segment in which some run's expansion was ill conditioned is computed again with ||g1||
-    from the vector g1, so every segment has a well-conditioned norm at every step, at the price of
-    one more pass over x per step where g1 cancels.
+    step; a block of ``REDO_BLOCK`` steps in which some run's expansion was ill conditioned is
+    computed again with ||g1|| from the vector g1, so every step has a well-conditioned norm, at the
+    price of redoing the block with one more pass over x per step where g1 cancels.
     """
     from simsam.engine.core import Carry  # core imports this module
 
@@ -161,13 +166,23 @@ def fused_advance(optimizer, oracle, blowup):
         *end, ill = jax.lax.fori_loop(start, stop, body, (x, diverged, diverged_step, jnp.zeros_like(diverged)))
         return *end, jnp.any(ill)
 
+    def block(j, c, k1, k2, params, start, stop):
+        """Steps [start + j REDO_BLOCK, ...) up to ``stop``, redone with the vector g1 if the
+        expansion of ||g1|| was ill conditioned for some run at some step of them."""
+        t0 = start + j * REDO_BLOCK
+        begin = (*c, k1, k2, params, t0, jnp.minimum(t0 + REDO_BLOCK, stop))
+        *end, ill = run(*begin, direct=False)
+        return jax.lax.cond(ill, lambda: tuple(run(*begin, direct=True)[:3]), lambda: tuple(end))
+
     def segment(carry: Carry, k1, k2, params, start, stop) -> Carry:
         state = carry.state
-        begin = (state.x, carry.diverged, carry.diverged_step, k1, k2, params, start, stop)
-        *end, ill = run(*begin, direct=not needs_norm)
-        if needs_norm:  # a segment where the expansion was ill conditioned is redone with the vector g1
-            end = jax.lax.cond(ill, lambda: tuple(run(*begin, direct=True)[:3]), lambda: tuple(end))
-        x, diverged, diverged_step = end
+        c = (state.x, carry.diverged, carry.diverged_step)
+        if needs_norm:
+            blocks = (stop - start + REDO_BLOCK - 1) // REDO_BLOCK
+            c = jax.lax.fori_loop(0, blocks, partial(block, k1=k1, k2=k2, params=params, start=start, stop=stop), c)
+        else:
+            c = run(*c, k1, k2, params, start, stop, direct=True)[:3]
+        x, diverged, diverged_step = c
         t = jnp.where(diverged, diverged_step - 1, stop).astype(state.t.dtype)
         n_grad = state.n_grad + grads_per_step * (t - state.t).astype(state.n_grad.dtype)
         return Carry(BasicState(x, t, n_grad), diverged, diverged_step)
