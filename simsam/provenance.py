@@ -53,13 +53,18 @@ def _git(*args: str) -> str | None:
     return out.stdout
 
 
+# Generated outputs: rewriting them (as `simsam run all` does, one report after the other) does not
+# make the code that produced them differ from its commit.
+OUTPUTS_PATHSPEC = ":(exclude)reports"
+
+
 def git_state() -> dict:
-    """The commit of the checkout simsam runs from and whether its tree differs from it
-    (None for both when simsam is not run from a git checkout)."""
+    """The commit of the checkout simsam runs from and whether its tracked files, outside
+    ``reports/``, differ from it (None for both when simsam is not run from a git checkout)."""
     commit = _git("rev-parse", "HEAD")
     if commit is None:
         return {"git_commit": None, "git_dirty": None}
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", OUTPUTS_PATHSPEC)
     return {"git_commit": commit.strip(), "git_dirty": None if status is None else bool(status.strip())}
 
 

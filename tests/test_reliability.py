@@ -327,6 +327,26 @@ def test_provenance_says_what_produced_a_result():
         assert re.fullmatch(r"[0-9a-f]{40}", p["git_commit"]) and isinstance(p["git_dirty"], bool)
 
 
+def test_git_dirty_ignores_the_reports_it_writes(tmp_path, monkeypatch):
+    """`simsam run all` rewrites tracked reports one after the other; that must not mark the later
+    ones as produced by a modified tree. Any other tracked change does."""
+    repo = tmp_path / "repo"
+    (repo / "simsam").mkdir(parents=True)
+    (repo / "reports").mkdir()
+    for rel in ("simsam/engine.py", "reports/index.md"):
+        (repo / rel).write_text("v1\n")
+    git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", repo / "simsam")
+    assert provenance.git_state()["git_dirty"] is False
+    (repo / "reports" / "index.md").write_text("v2\n")
+    assert provenance.git_state()["git_dirty"] is False
+    (repo / "simsam" / "engine.py").write_text("v2\n")
+    assert provenance.git_state()["git_dirty"] is True
+
+
 def test_code_fingerprint_follows_the_simulation_code_only(tmp_path, monkeypatch):
     pkg = tmp_path / "simsam"
     (pkg / "engine").mkdir(parents=True)
