@@ -279,7 +279,7 @@ def assert_agrees_with_monte_carlo(result, exact):
     assert np.all(np.abs(mean - exact) <= tol), (mean, exact, se)
 
 
-@pytest.mark.parametrize("sampler,method,same", mc_cases())
+@pytest.mark.parametrize("sampler,method,same", list(mc_cases()))
 def test_engine_mean_agrees_with_exact_dynamics(sampler, method, same):
     problem = ridge(**MC_PROBLEM)
     gamma, rho = MC_GAMMA / problem.L_max, MC_RHO / problem.L_max
