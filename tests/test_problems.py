@@ -190,7 +190,7 @@ def test_nonconvex_second_derivative_bound_by_sampling():
     """|g''(u)| <= 8 on a dense grid over two periods, with equality at u = 0 (g'' ranges over [-4, 8])."""
     u = np.linspace(-2 * np.pi, 2 * np.pi, 400_001)
     g2 = jax.vmap(jax.grad(jax.grad(lambda v: v**2 + 3 * jnp.sin(v) ** 2)))(u)
-    assert float(jnp.max(jnp.abs(g2))) == pytest.approx(_get("nonconvex_pl").L, rel=RTOL)
+    assert float(jnp.max(jnp.abs(g2))) == pytest.approx(float(_get("nonconvex_pl").L), rel=RTOL)
     assert float(jnp.min(g2)) == pytest.approx(-4.0, rel=RTOL)
 
 
