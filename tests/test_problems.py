@@ -22,6 +22,7 @@ from simsam.errors import SimsamError
 from simsam.problems import (
     MU_KARIMI,
     MU_TIGHT,
+    NQM,
     PROBLEMS,
     least_squares,
     logistic,
@@ -418,4 +419,6 @@ def test_registry_builds_with_defaults(name):
     assert 0 < float(p.mu) <= float(p.L) <= p.L_max * (1 + RTOL)
     if name in CASES:  # the NQM's own constants are tested in test_nqm.py
         assert isinstance(p, type(_get(name)))
+    else:
+        assert isinstance(p, NQM)
     assert simsam.problems.PROBLEMS is PROBLEMS
