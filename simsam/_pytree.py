@@ -4,8 +4,26 @@ Array fields are pytree children (traced, vmappable); fields named in ``meta`` a
 auxiliary data (hashable: names, sizes, flags). Problem constants live in array fields so
 that two problems of the same shape share compiled code.
 
+The class is part of every treedef's static data: the auxiliary data is ``(cls, meta values)``
+and the node is registered with ``register_pytree_with_keys``, whose treedefs compare the node
+type. ``jax.tree_util.register_dataclass`` is not used because its treedefs ignore the class:
+on jax 0.10.2,
+
+    @functools.partial(jax.tree_util.register_dataclass, data_fields=[], meta_fields=["n"])
+    @dataclasses.dataclass(frozen=True)
+    class P: n: int
+    ... the same for an unrelated class Q ...
+    jax.tree_util.tree_structure(P(8)) == jax.tree_util.tree_structure(Q(8))   # True
+
+so two samplers with equal meta fields (``Minibatch(8, 2)`` and ``WithReplacement(8, 2)``;
+``Uniform(n)`` and ``FullBatch(n)``) had equal treedefs (with different hashes), and a treedef-keyed
+cache such as the jit cache could run one's compiled code for the other whenever the two landed in
+one bucket: rare, dependent on the process's hash seed, and silent (simsam/theory/FINDINGS.md).
+
 NumPy arrays given to the constructor are stored as JAX arrays, so a problem's methods accept
 traced indices and arguments whether or not the problem itself was passed through ``jit``.
+Unflattening (what JAX does under jit, vmap, eval_shape) rebuilds an object without running the
+constructor, so validation in ``__post_init__`` sees only user values.
 """
 from __future__ import annotations
 
@@ -14,6 +32,9 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+# Every class made a pytree here, in registration order (the contract tests walk it).
+REGISTERED: list[type] = []
 
 
 def pytree_dataclass(cls=None, *, meta: tuple[str, ...] = ()):
@@ -36,9 +57,27 @@ def pytree_dataclass(cls=None, *, meta: tuple[str, ...] = ()):
         unknown = set(meta) - set(names)
         if unknown:
             raise TypeError(f"{c.__name__}: meta fields {sorted(unknown)} are not dataclass fields")
-        jax.tree_util.register_dataclass(
-            c, data_fields=[n for n in names if n not in meta], meta_fields=list(meta)
-        )
+        data = tuple(n for n in names if n not in meta)
+        static = tuple(meta)
+        keys = tuple(jax.tree_util.GetAttrKey(n) for n in data)
+
+        def flatten_with_keys(obj):
+            return ([(k, getattr(obj, n)) for k, n in zip(keys, data)],
+                    (c, tuple(getattr(obj, n) for n in static)))
+
+        def flatten(obj):
+            return [getattr(obj, n) for n in data], (c, tuple(getattr(obj, n) for n in static))
+
+        def unflatten(aux, children):
+            obj = object.__new__(c)
+            for n, v in zip(data, children):
+                object.__setattr__(obj, n, v)
+            for n, v in zip(static, aux[1]):
+                object.__setattr__(obj, n, v)
+            return obj
+
+        jax.tree_util.register_pytree_with_keys(c, flatten_with_keys, unflatten, flatten)
+        REGISTERED.append(c)
         return c
 
     return wrap if cls is None else wrap(cls)
