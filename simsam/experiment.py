@@ -22,6 +22,7 @@ import importlib.util
 import io
 import os
 import re
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -108,7 +109,14 @@ def available() -> dict[str, str]:
 def _load(path: Path):
     spec = importlib.util.spec_from_file_location(f"simsam_experiment_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # Registered like an imported module: the run cache finds the source of the study's own classes
+    # through sys.modules (provenance.user_code), as dataclasses and pickle do.
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(spec.name, None)
+        raise
     return module
 
 
@@ -252,11 +260,11 @@ def _remove_empty(folders) -> None:
 
 
 def _manifest(exp: Experiment, dtype: str, results: list[CurveResult], files: list[Path], wall_s: float) -> dict:
-    runs = {cr.result.meta["run_id"]: cr.result.meta for cr in results}
+    runs = {id(cr.result): cr.result.meta for cr in results}  # one entry per simulated group
     return {
         "experiment": exp.name, "title": exp.title, "seeds": exp.seeds, "steps": exp.steps, "dtype": dtype,
-        "runs": [{"file": f"runs/{rid}.npz", "optimizer": m["optimizer"], "source": m["source"], "path": m["path"]}
-                 for rid, m in runs.items()],
+        "runs": [{"file": None if m["run_id"] is None else f"runs/{m['run_id']}.npz", "optimizer": m["optimizer"],
+                  "source": m["source"], "path": m["path"]} for m in runs.values()],
         "files": {f.name: sha256_file(f) for f in files},
         **provenance(wall_s),
     }

@@ -36,7 +36,7 @@ import numpy as np
 from simsam.engine.core import Metrics, Result, Snapshot, prepare, simulate
 from simsam.engine.fused import PATHS
 from simsam.errors import SimsamError, check_choice
-from simsam.provenance import backend, provenance, versions
+from simsam.provenance import Uncacheable, backend, class_token, provenance, user_code, versions
 
 STORE_FORMAT = 1  # bump when the layout of the stored arrays changes
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # a fixed member date keeps a .npz byte-for-byte reproducible
@@ -157,10 +157,29 @@ def staging(out: Path) -> Iterator[Path]:
 # --- the cache key ------------------------------------------------------------------------------
 
 
+def _static_token(value) -> str:
+    if isinstance(value, type):
+        return class_token(value)
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(_static_token(v) for v in value) + ")"
+    return repr(value)
+
+
+def structure_token(treedef) -> str:
+    """A pytree structure as text, its node classes named by :func:`~simsam.provenance.class_token`
+    (``str(treedef)`` names a class by its module, which differs between a study loaded by the CLI and
+    the same file imported)."""
+    data = treedef.node_data()
+    if data is None:
+        return "*"
+    node, aux = data
+    return f"{class_token(node)}[{_static_token(aux)}]({','.join(structure_token(c) for c in treedef.children())})"
+
+
 def _feed(h, tag: str, value) -> None:
     """Hash ``value``'s pytree structure (static fields included) and its leaves' dtype, shape, bytes."""
     leaves, treedef = jax.tree_util.tree_flatten(value)
-    h.update(f"<{tag}:{treedef}:{len(leaves)}>".encode())
+    h.update(f"<{tag}:{structure_token(treedef)}:{len(leaves)}>".encode())
     for leaf in leaves:
         a = np.ascontiguousarray(np.asarray(leaf))
         h.update(f"{a.dtype.str}{a.shape}".encode())
@@ -177,11 +196,15 @@ def run_config(problem, optimizer, params, *, sampler=None, path="auto", **kwarg
 
 
 def run_id(config: dict) -> str:
-    """sha256 (hex) of a :func:`run_config` and of the code and platform that would compute it."""
+    """sha256 (hex) of a :func:`run_config` and of the code and platform that would compute it: simsam's
+    simulation code (``code_fingerprint``) and the source of every user-supplied part
+    (:func:`~simsam.provenance.user_code`). Raises :class:`~simsam.provenance.Uncacheable` when a
+    part's source cannot be found."""
     h = hashlib.sha256()
+    user = user_code(*(config[k] for k in ("problem", "sampler", "optimizer", "params")))
     h.update(json.dumps({"format": STORE_FORMAT, **versions(), **backend(), "dtype": config["dtype"],
-                         "steps": config["steps"], "path": config["path"]}, sort_keys=True).encode())
-    h.update(f"{type(config['optimizer']).__module__}.{config['optimizer']!r}".encode())
+                         "steps": config["steps"], "path": config["path"], "user_code": user}, sort_keys=True).encode())
+    h.update(f"{class_token(type(config['optimizer']))}:{config['optimizer']!r}".encode())
     for tag in ("problem", "sampler", "params", "seeds", "checkpoints", "x0"):
         _feed(h, tag, config[tag])
     return h.hexdigest()
@@ -286,13 +309,17 @@ class RunStore:
         which: "cached", "resumed from step t" or "computed". ``path`` is :func:`simulate`'s (part of the key)."""
         config = run_config(problem, optimizer, params, sampler=sampler, seeds=seeds, steps=steps,
                             checkpoints=checkpoints, x0=x0, dtype=dtype, path=path)
-        rid = run_id(config)
         label, log = label or optimizer.name, log or (lambda msg: None)
-        cached = None if force else self.load(rid, optimizer)
+        try:
+            rid = run_id(config)
+        except Uncacheable as e:  # never stored: no key could tell its code had changed
+            rid, uncacheable = None, str(e)
+            log(f"{label}: not stored: {uncacheable}; recomputing")
+        cached = None if force or rid is None else self.load(rid, optimizer)
         if cached is not None:
             log(f"{label}: cached ({self.result_path(rid)})")
             return cached
-        snapshot = None if force else self.load_partial(rid)
+        snapshot = None if force or rid is None else self.load_partial(rid)
         source = "computed"
         if snapshot is not None:
             source = f"resumed from step {int(config['checkpoints'][snapshot.done - 1])}"
@@ -300,9 +327,13 @@ class RunStore:
         result = simulate(
             problem, optimizer, config["params"], sampler=sampler, seeds=config["seeds"], steps=config["steps"],
             checkpoints=config["checkpoints"], x0=x0, dtype=dtype, block=block, progress=progress, label=label,
-            resume=snapshot, on_block=lambda s: self.save_partial(rid, s), path=path,
+            resume=snapshot, on_block=None if rid is None else (lambda s: self.save_partial(rid, s)), path=path,
         )
         wall = result.meta["wall_s"]  # this process's share when resumed (the manifest says so)
+        if rid is None:
+            result.meta.update(run_id=None, source=f"computed, not stored ({uncacheable})")
+            log(f"{label}: computed in {wall:.1f}s (not stored)")
+            return result
         result.meta.update(run_id=rid, source=source)
         self.save(rid, result, {"config": _describe(config), "source": source, **provenance(wall)})
         with contextlib.suppress(OSError):
