@@ -154,6 +154,18 @@ class Result:
     seeds: np.ndarray
     meta: dict
 
+    def __post_init__(self):
+        # One memory layout whatever produced the arrays (the engine's records are transposed views,
+        # np.load gives C order): numpy reduces a view and a C-ordered copy of the same numbers in a
+        # different order, so a report from a cached run would differ in the last ulp from one
+        # computed (FINDINGS.md).
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, np.ndarray):
+                setattr(self, f.name, np.ascontiguousarray(v))
+        if self.params is not None:
+            self.params = type(self.params)(*(np.ascontiguousarray(np.asarray(v)) for v in self.params))
+
     @property
     def grid_size(self) -> int:
         return self.f_gap.shape[0]
@@ -345,7 +357,9 @@ def simulate(
     why = why_not_fused(optimizer, oracle) if path != "reference" else "path='reference' was asked for"
     if path == "fused" and why is not None:
         raise SimsamError(f"path='fused' does not apply here: {why}")
-    x0_runs = np.broadcast_to(x0, (S, problem.d))[np.tile(np.arange(S), G)]
+    # The starting point as the runs hold it (rounded to ``dtype``): the recorded curve, f(x0) - f*
+    # and the bound scaled by it all start from this one point.
+    x0_runs = np.broadcast_to(np.asarray(x0, dtype).astype(np.float64), (S, problem.d))[np.tile(np.arange(S), G)]
     params_runs = jax.tree_util.tree_map(lambda v: jnp.asarray(np.repeat(v, S), jdtype), params)
     run_keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(np.tile(seed_arr, G)))
     # Copy every leaf: the carry is donated, and an init may alias one buffer in two fields.
