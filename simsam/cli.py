@@ -127,6 +127,10 @@ def _run_one(args, name: str, out: Path, summary: bool) -> int:
     opts = experiment.Options(seeds=args.seeds, steps=args.steps, quick=args.quick,
                               dtype="float32" if args.float32 else "float64")
     exp = experiment.load(name, opts)
+    if args.quick:
+        print(f"{exp.name}: --quick is a smoke test ({exp.seeds} seeds, {exp.steps} steps): its verdicts are not "
+              "results (a stochastic verdict needs at least 30 seeds against an upper bound, 1000 against exact "
+              "dynamics)", flush=True)
     t0 = time.perf_counter()
     res = experiment.run_experiment(exp, out, dtype=opts.dtype, force=args.force, block=chunk,
                                     log=lambda msg: print(f"  {msg}", flush=True),

@@ -87,9 +87,22 @@ def tested_values(theorem, result, g: int, problem, sampler, hyper) -> tuple[np.
         w = theorem.weights(T, problem, sampler, **hyper)  # w_s / W_T for s < T
     else:  # avg_grad_norm2: the plain average
         w = np.full(T, 1.0 / T)
-    with np.errstate(invalid="ignore"):
-        run = np.cumsum(X[:, :T] * w, axis=1) / np.cumsum(w)  # average over s < t, t = 1..T
-    return run, t[1:]
+    return running_average(X[:, :T], w), t[1:]
+
+
+def running_average(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """sum_{s<t} w_s X_s / sum_{s<t} w_s for t = 1..T, per run (rows of X).
+
+    The weights are positive in exact arithmetic but may underflow to 0 in float64 (w_t =
+    (1 + growth)^-(t+1) at long horizons); a diverged run has X = +inf from its divergence on, and
+    0 * inf would be NaN. A run's average is +inf from its first +inf on, whatever the weights: its
+    expectation is +inf, and the verdict says so (FINDINGS.md)."""
+    X = np.asarray(X, dtype=float)
+    if np.isnan(X).any() or (X == -np.inf).any():
+        raise SimsamError("values contain NaN or -inf; diverged runs must be recorded as +inf")
+    diverged = np.isposinf(X)
+    run = np.cumsum(np.where(diverged, 0.0, X) * w, axis=1) / np.cumsum(w)
+    return np.where(np.cumsum(diverged, axis=1) > 0, np.inf, run)
 
 
 def _window(mean: np.ndarray, t: np.ndarray) -> tuple[int, int]:
@@ -148,8 +161,11 @@ def check_theorem(name: str, curve, result, g: int, normalize: bool) -> Check:
     f0 = float(np.mean(result.f_gap0[g]))
     bound = th.bound(t, curve.problem, curve.sampler, f0, **hyper)
     scale = f0 if (normalize and th.quantity == "f_gap" and f0 > 0) else 1.0
+    # What the bound must beat to say anything: the quantity at the start, f(x_0) - f* or, for the
+    # gradient-norm theorems (min over s < t, so ||grad f(x_0)||^2 bounds it trivially), E||grad f(x_0)||^2.
+    start = f0 if th.quantity == "f_gap" else float(np.mean(result.grad_norm2[g][:, 0]))
     return _judge(row, values / scale, bound / scale, t, th.kind, sublinear=th.quantity != "f_gap"
-                  or th.step_schedule != "constant")
+                  or th.step_schedule != "constant", start=start / scale)
 
 
 def check_exact(curve, result, g: int, normalize: bool) -> Check:
@@ -164,23 +180,42 @@ def check_exact(curve, result, g: int, normalize: bool) -> Check:
     return _judge(row, result.f_gap[g] / scale, exact / scale, t, "tight", sublinear=False)
 
 
-def _judge(row, values, bound, t, kind, sublinear) -> Check:
+def informative(bound, t, start: float, kind: str) -> tuple[bool, str]:
+    """Whether an upper bound says anything on these checkpoints: it must fall below ``start``, the
+    value the quantity has at the start (which bounds it trivially: f(x_0) - f*, or ||grad f(x_0)||^2
+    for a minimum over iterates), at some tested checkpoint t > 0. A tight reference always says
+    something. Returns (informative, why not)."""
+    if kind != "upper":
+        return True, ""
+    tested = np.isfinite(bound) & (np.asarray(t) > 0)
+    if not tested.any():
+        return False, "the bound is +inf at every checkpoint after the start"
+    lowest = float(np.min(bound[tested]))
+    if lowest >= start:
+        return False, (f"vacuous: the bound is never below the starting value {start:.4g} "
+                       f"(its smallest value over the tested checkpoints is {lowest:.4g})")
+    return True, ""
+
+
+def _judge(row, values, bound, t, kind, sublinear, start=None) -> Check:
     deterministic = values.shape[0] == 1 or bool(np.all(values == values[:1]))
     v = values[:1] if deterministic else values
     out = verdict(v, bound, t, kind=kind, deterministic=deterministic)
     emp, theo = _rates(v, bound, t, sublinear, deterministic)
+    says, why_not = informative(bound, t, start, kind) if start is not None else (True, "")
     row.update({
         "rate_kind": "exponent a of t^-a" if sublinear else "linear rate q of q^t",
         "fitted_rate": _fmt_rate(emp),
         "theoretical_rate": _fmt_rate(theo),
         "tightness_end": out.tightness_end,
-        "verdict": out.verdict,
+        "verdict": out.verdict if says else f"{out.verdict} (vacuous)",
+        "informative": says,
         "worst_t": out.worst_t,
         "worst_z": out.worst_z,
         "seeds": out.n_seeds,
         "diverged": out.n_diverged,
         "deterministic": deterministic,
-        "reason": out.reason,
+        "reason": out.reason if says else f"{out.reason}; {why_not}",
     })
     return Check(row, t, bound, v.mean(axis=0))
 

@@ -446,3 +446,9 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(tiny_experimen
     for name in stored:
         assert (out / "runs" / name).read_bytes() == (clean / "runs" / name).read_bytes()
     assert not [f for f in files_under(out) if ".tmp" in f or "partial" in f]
+    # computed, resumed and cached give the same report: the cached rerun writes the same bytes
+    computed = {f: (clean / f).read_bytes() for f in ("summary.csv", "compliance.csv") if (clean / f).exists()}
+    assert "cached" in run_experiment(load("tiny", Options(steps=steps)), clean)["results"][0].result.meta["source"]
+    for f, data in computed.items():
+        assert (clean / f).read_bytes() == data, f"{f} differs between the computed and the cached run"
+        assert (out / f).read_bytes() == data, f"{f} differs between the resumed and the uninterrupted run"

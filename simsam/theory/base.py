@@ -312,8 +312,8 @@ def weighted_average_bound(T, gap0, gamma, rec: Recursion):
 
 def average_weights(T: int, growth) -> np.ndarray:
     """w_t / W_T for t < T, w_t = (1+growth)^{-(t+1)}: the average that the nonconvex bounds control."""
-    w = (1.0 + growth) ** -np.arange(1, T + 1, dtype=float)
-    return w / w.sum()
+    log_w = -np.arange(1, T + 1, dtype=float) * np.log1p(growth)  # in log space: normalised before it underflows
+    return np.exp(log_w - np.logaddexp.reduce(log_w))
 
 
 def iterations(t) -> np.ndarray:
