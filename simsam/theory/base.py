@@ -312,8 +312,11 @@ def weighted_average_bound(T, gap0, gamma, rec: Recursion):
 
 def average_weights(T: int, growth) -> np.ndarray:
     """w_t / W_T for t < T, w_t = (1+growth)^{-(t+1)}: the average that the nonconvex bounds control."""
-    log_w = -np.arange(1, T + 1, dtype=float) * np.log1p(growth)  # in log space: normalised before it underflows
-    return np.exp(log_w - np.logaddexp.reduce(log_w))
+    # In log space, relative to the largest weight w_0 (so it is exactly 1 and the rest underflow
+    # to 0 only where they are negligible); growth = 0 gives exactly 1/T.
+    log_w = -np.arange(T, dtype=float) * np.log1p(growth)
+    w = np.exp(log_w)
+    return w / w.sum()
 
 
 def iterations(t) -> np.ndarray:
