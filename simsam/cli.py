@@ -1,6 +1,6 @@
 """The ``simsam`` command line.
 
-  simsam run NAME [--out DIR] [--seeds N] [--steps T] [--float32] [--quick] [--force] [--chunk K] [--reference-step]
+  simsam run NAME [--out DIR] [--seeds N] [--steps T] [--float32] [--quick] [--force] [--chunk K] [--reference-step | --pallas-step]
   simsam check NAME [same options as run]
   simsam list
   simsam bench [--quick | --gpu-suite] [--json] [--out FILE] [--budget SECONDS]
@@ -70,9 +70,14 @@ def _run_options(p) -> None:
     p.add_argument("--float32", action="store_true", help="run the iterates in float32 (metrics stay float64)")
     p.add_argument("--quick", action="store_true", help="few seeds and steps: a smoke test, not a result")
     p.add_argument("--force", action="store_true", help="recompute, ignoring stored results and saved chunks in DIR/runs")
-    p.add_argument("--reference-step", action="store_true",
-                   help="run every curve with the optimizer's own step, not the engine's fused step "
-                        "(simsam/engine/FUSED.md): the same samples, other rounding; stored apart")
+    step = p.add_mutually_exclusive_group()
+    step.add_argument("--reference-step", action="store_true",
+                      help="run every curve with the optimizer's own step, not the engine's fused step "
+                           "(simsam/engine/FUSED.md): the same samples, other rounding; stored apart")
+    step.add_argument("--pallas-step", action="store_true",
+                      help="run every curve with the Pallas kernel (simsam/engine/pallas.py; for GPUs, "
+                           "interpret mode on CPU): the same samples, other rounding; stored apart; "
+                           "refused where a curve is not SGD or Unified SAM on least squares with uniform b = 1")
     p.add_argument("--chunk", type=int, default=None, metavar="K",
                    help="checkpoints per compiled block; progress is saved after each (default: 64)")
 
@@ -134,7 +139,7 @@ def _run_one(args, name: str, out: Path, summary: bool) -> int:
     t0 = time.perf_counter()
     res = experiment.run_experiment(exp, out, dtype=opts.dtype, force=args.force, block=chunk,
                                     log=lambda msg: print(f"  {msg}", flush=True),
-                                    path="reference" if args.reference_step else "auto")
+                                    path="reference" if args.reference_step else "pallas" if args.pallas_step else "auto")
     print(f"{exp.name}: {len(exp.curves)} curves x {exp.seeds} seeds x {exp.steps} steps "
           f"in {time.perf_counter() - t0:.1f}s")
     if summary:

@@ -149,7 +149,7 @@ def simulate_curves(exp: Experiment, dtype: str = "float64", progress: bool | No
                     log: Callable[[str], None] | None = None, path: str = "auto") -> list[CurveResult]:
     """Simulate every group of curves; with a ``store``, reuse or resume its stored runs (``force``:
     recompute), saving a chunk every ``block`` checkpoints, and ``log`` which it did. ``path``:
-    :func:`simulate`'s choice of step ("auto" or "reference")."""
+    :func:`simulate`'s choice of step ("auto", "reference" or "pallas")."""
     every = 1 if exp.every_step else max(exp.steps // exp.n_checkpoints, 1)
     ckpts = linear_checkpoints(exp.steps, every)
     out: list[CurveResult | None] = [None] * len(exp.curves)
@@ -277,7 +277,7 @@ def run_experiment(exp: Experiment, out: Path, dtype: str = "float64", progress:
 
     Runs are reused from, resumed from and stored in ``out/runs`` (``force``: recompute them);
     a chunk is saved every ``block`` checkpoints; ``path="reference"`` runs every curve with the
-    reference step instead of the fused one where that applies. The report is written into a staging folder and
+    reference step instead of the fused one where that applies, ``path="pallas"`` with the Pallas kernel (refused where it does not apply). The report is written into a staging folder and
     renamed into ``out`` only once complete, its manifest last: on any failure ``out`` holds no part
     of it.
     """

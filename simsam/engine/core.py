@@ -39,6 +39,7 @@ import numpy as np
 
 from simsam.engine.checkpoints import log_checkpoints
 from simsam.engine.fused import FUSED_MAX_CHUNK, PATHS, fused_advance, why_not_fused
+from simsam.engine.pallas import pallas_advance, why_not_pallas
 from simsam.engine.progress import Progress
 from simsam.engine.rng import fast_keys
 from simsam.engine.sharding import drop_padding, map_chunks, per_device, run_layout, shard_runs
@@ -105,11 +106,12 @@ def _restore(snapshot: Snapshot, fresh: Carry, K: int) -> tuple[Carry, Metrics]:
     return carry, Metrics(*(np.asarray(r) for r in snapshot.records))
 
 
-def _advance(carry, params, run_keys, oracle, metric_problem, starts, stops, *, optimizer, blowup, fused):
-    """Advance runs through the segments [starts[j], stops[j]) and measure after each."""
+def _advance(carry, params, run_keys, oracle, metric_problem, starts, stops, *, optimizer, blowup, step):
+    """Advance runs through the segments [starts[j], stops[j]) with the ``step`` ("reference", "fused"
+    or "pallas") and measure after each."""
     measure_all = jax.vmap(partial(_measure, metric_problem, dtype=metric_problem.f_star.dtype))
-    if fused:  # the key words of every run, one array each (fused.py, rng.py)
-        advance = fused_advance(optimizer, oracle, blowup)
+    if step != "reference":  # the key words of every run, one array each (fused.py, pallas.py, rng.py)
+        advance = {"fused": fused_advance, "pallas": pallas_advance}[step](optimizer, oracle, blowup)
         run = lambda c, b: advance(c, run_keys[:, 0], run_keys[:, 1], params, b[0], b[1])  # noqa: E731
     else:
         step_all = jax.vmap(partial(_safe_step, optimizer, oracle, blowup))
@@ -124,10 +126,10 @@ def _advance(carry, params, run_keys, oracle, metric_problem, starts, stops, *, 
     return jax.lax.scan(segment, carry, jnp.stack([starts, stops], axis=1))
 
 
-@partial(jax.jit, static_argnames=("optimizer", "blowup", "layout", "fused"), donate_argnums=(0,))
-def _run_block(carry, oracle, metric_problem, params, run_keys, starts, stops, *, optimizer, blowup, layout, fused):
+@partial(jax.jit, static_argnames=("optimizer", "blowup", "layout", "step"), donate_argnums=(0,))
+def _run_block(carry, oracle, metric_problem, params, run_keys, starts, stops, *, optimizer, blowup, layout, step):
     """``_advance`` on each device's share of the runs, chunk after chunk (``layout``, see sharding.py)."""
-    advance = partial(_advance, optimizer=optimizer, blowup=blowup, fused=fused)
+    advance = partial(_advance, optimizer=optimizer, blowup=blowup, step=step)
     local = lambda *args: map_chunks(advance, args[:3], args[3:], layout.chunk)  # noqa: E731
     return per_device(local, layout.mesh, 3, 4)(carry, params, run_keys, oracle, metric_problem, starts, stops)
 
@@ -341,8 +343,10 @@ def simulate(
       path: "auto" (default): the fused step (fused.py: SGD and Unified SAM on least squares with
         one sample per step, two passes over x per step) where it applies, else the reference step
         ``optimizer.step``; "reference": always the reference step; "fused": the fused step, or
-        SimsamError saying why it does not apply. Both draw the same samples; the iterates agree
-        within rounding. ``Result.meta["path"]`` says which ran.
+        SimsamError saying why it does not apply; "pallas": the fused step's cases with uniform
+        sampling, as one Pallas kernel per segment (pallas.py; interpret mode on CPU), or
+        SimsamError saying why not. All draw the same samples; the iterates agree within rounding.
+        ``Result.meta["path"]`` says which ran.
     """
     check_choice("path", path, PATHS)
     block = None if block is None else check_int("block", block, 1)
@@ -354,9 +358,11 @@ def simulate(
     jdtype = jnp.dtype(dtype)
     run_problem = problem if dtype == "float64" else problem.astype(jdtype)
     oracle = Oracle(run_problem, sampler)
-    why = why_not_fused(optimizer, oracle) if path != "reference" else "path='reference' was asked for"
-    if path == "fused" and why is not None:
-        raise SimsamError(f"path='fused' does not apply here: {why}")
+    why = {"reference": lambda *_: "path='reference' was asked for", "pallas": why_not_pallas}.get(
+        path, why_not_fused)(optimizer, oracle)
+    if path in ("fused", "pallas") and why is not None:
+        raise SimsamError(f"path={path!r} does not apply here: {why}")
+    step = "reference" if why is not None else "pallas" if path == "pallas" else "fused"
     # The starting point as the runs hold it (rounded to ``dtype``): the recorded curve, f(x0) - f*
     # and the bound scaled by it all start from this one point.
     x0_runs = np.broadcast_to(np.asarray(x0, dtype).astype(np.float64), (S, problem.d))[np.tile(np.arange(S), G)]
@@ -390,7 +396,7 @@ def simulate(
         carry, m = _run_block(
             carry, oracle, problem, params_runs, run_keys,
             jnp.asarray(starts[sl], jnp.int32), jnp.asarray(padded[sl], jnp.int32),
-            optimizer=optimizer, blowup=blowup_threshold(jdtype), layout=layout, fused=why is None,
+            optimizer=optimizer, blowup=blowup_threshold(jdtype), layout=layout, step=step,
         )
         records.append(drop_padding(m, R, axis=1))
         bar.update(int(padded[sl][-1]))
@@ -430,6 +436,6 @@ def simulate(
             "device": str(jax.devices()[0].device_kind),
             "backend": jax.default_backend(),
             "n_devices": 1 if layout.mesh is None else layout.mesh.size,
-            "path": "fused" if why is None else "reference",
+            "path": step,
         },
     )

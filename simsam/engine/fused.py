@@ -33,7 +33,7 @@ from simsam.optimizers.unified_sam import SGD, UnifiedSAM
 from simsam.problems.least_squares import LeastSquares
 from simsam.samplers.uniform import Uniform
 
-PATHS = ("auto", "fused", "reference")
+PATHS = ("auto", "fused", "reference", "pallas")  # pallas: simsam/engine/pallas.py, on request only
 # On CPU the fused step advances at most this many runs together (sharding.run_layout). Beyond it
 # XLA:CPU runs the batched (2, d) x (d,) product on both cores, and slower per core: ridge d = 100,
 # float32, R = 16384, chunks of 256 runs: 1530 us per step on two cores (2657 us of CPU); of 128
@@ -47,23 +47,24 @@ FUSED_MAX_CHUNK = 128
 REDO_BLOCK = 64
 
 
-def why_not_fused(optimizer, oracle) -> str | None:
-    """None when the fused step applies to this optimizer and oracle; otherwise why not (one line)."""
+def why_not_fused(optimizer, oracle, what: str = "the fused step") -> str | None:
+    """None when the fused step applies to this optimizer and oracle; otherwise why not (one line,
+    naming ``what``: the Pallas step covers the same cases, pallas.py)."""
     if type(optimizer) not in (SGD, UnifiedSAM):
-        return f"the fused step covers SGD and Unified SAM (USAM, SAM), not {optimizer.name}"
+        return f"{what} covers SGD and Unified SAM (USAM, SAM), not {optimizer.name}"
     if isinstance(optimizer, UnifiedSAM) and not optimizer.same_sample:
-        return "the fused step covers Unified SAM with one sample for the ascent and the descent (same_sample=True)"
+        return f"{what} covers Unified SAM with one sample for the ascent and the descent (same_sample=True)"
     if not isinstance(oracle.problem, LeastSquares):
-        return f"the fused step covers least-squares and ridge problems, not {type(oracle.problem).__name__}"
+        return f"{what} covers least-squares and ridge problems, not {type(oracle.problem).__name__}"
     if oracle.sampler is None:
-        return "the fused step needs a sampler"
+        return f"{what} needs a sampler"
     sample = jax.eval_shape(oracle.sampler.draw, jax.random.PRNGKey(0))
     if getattr(sample, "idx", None) is None or sample.idx.shape != (1,):
-        return "the fused step covers samplers that draw one index per step (uniform, importance, b = 1)"
+        return f"{what} covers samplers that draw one index per step (uniform, importance, b = 1)"
     return None
 
 
-def _draw(sampler, k1, k2, t, split: bool):
+def draw_sample(sampler, k1, k2, t, split: bool):
     """(i, w): the sample the reference step draws at iteration t from the run key with words (k1,
     k2): its key is fold_in(key, t), split once first by Unified SAM (the ascent key). Uniform
     sampling is computed on the key words (rng.py, bit for bit jax.random.randint); any other
@@ -106,7 +107,7 @@ def fused_advance(optimizer, oracle, blowup):
         """The sample and the scalars of one run's step before its ascent."""
         dtype = x.dtype
         gamma, rho = step_sizes(optimizer.step_schedule, t, p.gamma, p.rho if sam else 0.0, p.mu, p.L)
-        i, w = _draw(sampler, k1, k2, t, split=sam)
+        i, w = draw_sample(sampler, k1, k2, t, split=sam)
         s = w.astype(dtype) / n  # grad f_S = s grad f_i; the ridge term scales by c = reg s
         a, (yi, h) = A[i], yh[i]
         px, q = jnp.stack([a, x]) @ x  # one (2, d) x (d,) product: both dots in one kernel
@@ -182,9 +183,19 @@ def fused_advance(optimizer, oracle, blowup):
             c = jax.lax.fori_loop(0, blocks, partial(block, k1=k1, k2=k2, params=params, start=start, stop=stop), c)
         else:
             c = run(*c, k1, k2, params, start, stop, direct=True)[:3]
-        x, diverged, diverged_step = c
-        t = jnp.where(diverged, diverged_step - 1, stop).astype(state.t.dtype)
-        n_grad = state.n_grad + grads_per_step * (t - state.t).astype(state.n_grad.dtype)
-        return Carry(BasicState(x, t, n_grad), diverged, diverged_step)
+        return segment_end(carry, *c, stop, grads_per_step)
 
     return segment
+
+
+def segment_end(carry, x, diverged, diverged_step, stop, grads_per_step: int):
+    """The engine's :class:`Carry` after a fused segment that ended at iteration ``stop`` with
+    iterates ``x`` and this divergence record: t = stop, or k - 1 for a run that diverged at
+    iteration k (the reference freezes its state before that step), and n_grad grown by
+    ``grads_per_step`` per step taken."""
+    from simsam.engine.core import Carry  # core imports this module
+
+    state = carry.state
+    t = jnp.where(diverged, diverged_step - 1, stop).astype(state.t.dtype)
+    n_grad = state.n_grad + grads_per_step * (t - state.t).astype(state.n_grad.dtype)
+    return Carry(BasicState(x, t, n_grad), diverged, diverged_step)
