@@ -1,6 +1,8 @@
 """The ``simsam`` command line.
 
   simsam run NAME [--out DIR] [--seeds N] [--steps T] [--float32] [--quick] [--force] [--chunk K] [--reference-step | --pallas-step]
+                  [--process-id I --num-processes N] [--coordinator HOST:PORT | --coordinator auto]
+  simsam merge NAME --num-processes N [same options as run]
   simsam check NAME [same options as run]
   simsam list
   simsam bench [--quick | --gpu-suite] [--json] [--out FILE] [--budget SECONDS]
@@ -43,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     _run_options(check)
 
+    merge = sub.add_parser(
+        "merge", help="assemble the shares of a sweep run by several processes, then write its report",
+        description="Assemble, in OUT/runs, the shares that `simsam run NAME --process-id I --num-processes N` "
+        "wrote there (run with the same options), into the result one process would have computed, "
+        "bit for bit on CPU, and write the report from it.",
+    )
+    _run_options(merge, distributed=False)
+    merge.add_argument("--num-processes", type=int, required=True, metavar="N", help="processes the sweep was split over")
+
     sub.add_parser("list", help="list experiments, problems, samplers, optimizers and theorems",
                    description="List what simsam offers, one name per line with a short description.")
 
@@ -61,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _run_options(p) -> None:
+def _run_options(p, distributed: bool = True) -> None:
     p.add_argument("name", metavar="NAME", help="experiment name (see `simsam list`), or `all`: every experiment, "
                    "each into OUT/NAME, then OUT/index.md")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/NAME; for `all`, reports)")
@@ -80,6 +91,16 @@ def _run_options(p) -> None:
                            "refused where a curve is not SGD or Unified SAM on least squares with uniform b = 1")
     p.add_argument("--chunk", type=int, default=None, metavar="K",
                    help="checkpoints per compiled block; progress is saved after each (default: 64)")
+    if not distributed:
+        return
+    d = p.add_argument_group("across processes and hosts (simsam/engine/distributed.py, README \"On a cluster\")")
+    d.add_argument("--process-id", type=int, default=None, metavar="I",
+                   help="this process's index in 0..N-1: it simulates the I-th of N consecutive ranges of the seeds")
+    d.add_argument("--num-processes", type=int, default=None, metavar="N", help="processes the sweep is split over")
+    d.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="jax.distributed's coordinator (process 0's host): the processes wait for each other and "
+                        "process 0 writes the report; `auto` detects the cluster (SLURM, Open MPI) and takes I and "
+                        "N from it. Without it each process writes its share and `simsam merge` assembles")
 
 
 def _first_line(obj) -> str:
@@ -111,6 +132,10 @@ def cmd_list(args) -> int:
 
 def cmd_run(args, summary: bool = True) -> int:
     from simsam import experiment
+    from simsam.engine.distributed import share_from
+
+    if getattr(args, "merge", None) is None:  # before anything touches a device
+        args.share = share_from(args.process_id, args.num_processes, args.coordinator)
 
     if args.name != "all":
         return _run_one(args, args.name, args.out if args.out is not None else Path("reports") / args.name, summary)
@@ -126,6 +151,7 @@ def cmd_run(args, summary: bool = True) -> int:
 
 def _run_one(args, name: str, out: Path, summary: bool) -> int:
     from simsam import experiment, report
+    from simsam.engine.distributed import wait_for_all
     from simsam.errors import check_int
 
     chunk = None if args.chunk is None else check_int("--chunk", args.chunk, 1)
@@ -137,9 +163,23 @@ def _run_one(args, name: str, out: Path, summary: bool) -> int:
               "results (a stochastic verdict needs at least 30 seeds against an upper bound, 1000 against exact "
               "dynamics)", flush=True)
     t0 = time.perf_counter()
-    res = experiment.run_experiment(exp, out, dtype=opts.dtype, force=args.force, block=chunk,
-                                    log=lambda msg: print(f"  {msg}", flush=True),
-                                    path="reference" if args.reference_step else "pallas" if args.pallas_step else "auto")
+    log = lambda msg: print(f"  {msg}", flush=True)  # noqa: E731
+    path = "reference" if args.reference_step else "pallas" if args.pallas_step else "auto"
+    share, merge = getattr(args, "share", None), getattr(args, "merge", None)
+    if share is not None:
+        experiment.simulate_share(exp, out, share, dtype=opts.dtype, force=args.force, block=chunk, log=log, path=path)
+        wait_for_all(share, f"shares of {exp.name}")
+        if not share.coordinated or share.process_id != 0:
+            then = ("process 0 writes the report" if share.coordinated else
+                    f"`simsam merge {name} --num-processes {share.num_processes}` with the same options writes the report")
+            print(f"{exp.name}: process {share.process_id} of {share.num_processes}: its share is in {out / 'runs'}; {then}")
+            return 0
+        merge = share.num_processes
+    if merge is not None:
+        experiment.assemble_shares(exp, out, check_int("--num-processes", merge, 1), dtype=opts.dtype, force=args.force,
+                                   log=log, path=path)
+    res = experiment.run_experiment(exp, out, dtype=opts.dtype, force=args.force and merge is None, block=chunk,
+                                    log=log, path=path)
     print(f"{exp.name}: {len(exp.curves)} curves x {exp.seeds} seeds x {exp.steps} steps "
           f"in {time.perf_counter() - t0:.1f}s")
     if summary:
@@ -161,6 +201,11 @@ def cmd_check(args) -> int:
     return cmd_run(args, summary=False)
 
 
+def cmd_merge(args) -> int:
+    args.merge = args.num_processes
+    return cmd_run(args)
+
+
 def cmd_bench(args) -> int:
     from simsam import bench
     from simsam.errors import check_positive
@@ -175,7 +220,7 @@ def cmd_bench(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "check": cmd_check, "list": cmd_list, "bench": cmd_bench}[args.command](args)
+        return {"run": cmd_run, "check": cmd_check, "merge": cmd_merge, "list": cmd_list, "bench": cmd_bench}[args.command](args)
     except SimsamError as e:
         print(f"simsam: error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, whatever the message
         return 2

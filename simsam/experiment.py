@@ -32,10 +32,12 @@ import numpy as np
 
 from simsam import report
 from simsam.engine import Result, linear_checkpoints, simulate, stack
+from simsam.engine.core import seed_array
+from simsam.engine.distributed import Share, assemble, share_kwargs
 from simsam.errors import SimsamError, check_int
-from simsam.provenance import provenance
-from simsam.store import (MANIFEST, RunStore, atomic_write, remove_stale_temporaries, sha256_file, staging,
-                          write_json, write_text)
+from simsam.provenance import Uncacheable, provenance
+from simsam.store import (MANIFEST, RunStore, atomic_write, remove_stale_temporaries, run_config, run_id, sha256_file,
+                          staging, write_json, write_text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,24 +146,80 @@ def _groups(curves) -> list[list[int]]:
     return list(groups.values())
 
 
+def _group_calls(exp: Experiment, dtype: str, block: int | None, progress: bool | None, path: str):
+    """(curve indices, args, kwargs) of the one :func:`simulate` call per group of curves."""
+    every = 1 if exp.every_step else max(exp.steps // exp.n_checkpoints, 1)
+    ckpts = linear_checkpoints(exp.steps, every)
+    for idx in _groups(exp.curves):
+        first = exp.curves[idx[0]]
+        args = (first.problem, first.optimizer, stack([exp.curves[i].params for i in idx]))
+        kwargs = dict(sampler=first.sampler, seeds=exp.seeds, steps=exp.steps, checkpoints=ckpts,
+                      dtype=dtype, block=block, progress=progress, label=first.optimizer.name, path=path)
+        yield idx, args, kwargs
+
+
 def simulate_curves(exp: Experiment, dtype: str = "float64", progress: bool | None = None,
                     store: RunStore | None = None, force: bool = False, block: int | None = None,
                     log: Callable[[str], None] | None = None, path: str = "auto") -> list[CurveResult]:
     """Simulate every group of curves; with a ``store``, reuse or resume its stored runs (``force``:
     recompute), saving a chunk every ``block`` checkpoints, and ``log`` which it did. ``path``:
     :func:`simulate`'s choice of step ("auto", "reference" or "pallas")."""
-    every = 1 if exp.every_step else max(exp.steps // exp.n_checkpoints, 1)
-    ckpts = linear_checkpoints(exp.steps, every)
     out: list[CurveResult | None] = [None] * len(exp.curves)
-    for idx in _groups(exp.curves):
-        first = exp.curves[idx[0]]
-        args = (first.problem, first.optimizer, stack([exp.curves[i].params for i in idx]))
-        kwargs = dict(sampler=first.sampler, seeds=exp.seeds, steps=exp.steps, checkpoints=ckpts,
-                      dtype=dtype, block=block, progress=progress, label=first.optimizer.name, path=path)
+    for idx, args, kwargs in _group_calls(exp, dtype, block, progress, path):
         res = simulate(*args, **kwargs) if store is None else store.simulate(*args, force=force, log=log, **kwargs)
         for g, i in enumerate(idx):
             out[i] = CurveResult(exp.curves[i], res, g)
     return out
+
+
+def simulate_share(exp: Experiment, out: Path, share: Share, dtype: str = "float64", progress: bool | None = None,
+                   force: bool = False, block: int | None = None, log: Callable[[str], None] | None = None,
+                   path: str = "auto") -> None:
+    """This process's share of every group's runs (a range of the seeds, engine/distributed.py),
+    computed or reused like :func:`simulate_curves` and stored in ``out/runs``."""
+    created = _prepare_out(Path(out))
+    store = RunStore(Path(out) / "runs")
+    try:
+        for _, args, kwargs in _group_calls(exp, dtype, block, progress, path):
+            mine = share_kwargs(share, *args, sampler=kwargs["sampler"], seeds=seed_array(exp.seeds), dtype=dtype,
+                                path=path)
+            label = f"{kwargs['label']} (process {share.process_id} of {share.num_processes})"
+            store.simulate(*args, force=force, log=log, **{**kwargs, **mine, "label": label})
+    except BaseException:
+        _remove_empty([Path(out) / "runs", *created])
+        raise
+
+
+def assemble_shares(exp: Experiment, out: Path, num_processes: int, dtype: str = "float64", force: bool = False,
+                    log: Callable[[str], None] | None = None, path: str = "auto") -> None:
+    """Store in ``out/runs`` every group's whole result assembled from the ``num_processes``
+    shares there (unless it is stored already and not ``force``); SimsamError naming a missing share."""
+    store, log = RunStore(Path(out) / "runs"), log or (lambda msg: None)
+    for _, args, kwargs in _group_calls(exp, dtype, None, False, path):
+        whole = run_config(*args, **{k: v for k, v in kwargs.items() if k not in ("block", "progress", "label")})
+        rid = _storable_id(whole)
+        if not force and store.load(rid, args[1]) is not None:
+            continue
+        parts = []
+        for k in range(num_processes):
+            mine = share_kwargs(Share(k, num_processes), *args, sampler=kwargs["sampler"], seeds=whole["seeds"],
+                                dtype=dtype, path=path)
+            part = store.load(_storable_id({**whole, "seeds": mine["seeds"], "chunk": mine["chunk"]}), args[1])
+            if part is None:
+                raise SimsamError(f"--num-processes {num_processes}: the share of process {k} ({kwargs['label']}) is "
+                                  f"not in {store.folder}: run `simsam run {exp.name} --process-id {k} "
+                                  f"--num-processes {num_processes}` with the same options and --out first")
+            parts.append(part)
+        result = assemble(parts)
+        store.save_config(rid, whole, result, f"assembled from {num_processes} process shares")
+        log(f"{kwargs['label']}: assembled from {num_processes} process shares ({store.result_path(rid)})")
+
+
+def _storable_id(config: dict) -> str:
+    try:
+        return run_id(config)
+    except Uncacheable as e:
+        raise SimsamError(f"a sweep split across processes must be storable, and this one is not: {e}") from None
 
 
 def summary_rows(exp: Experiment, results: list[CurveResult]) -> list[dict]:
@@ -243,7 +301,7 @@ def _prepare_out(out: Path) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out)
         atomic_write(out / "write-check", lambda f: None)
-        (out / "write-check").unlink()
+        (out / "write-check").unlink(missing_ok=True)  # processes of a distributed sweep share ``out``
     except SimsamError:
         _remove_empty(created)
         raise

@@ -242,9 +242,10 @@ def git_state() -> dict:
 
 def backend() -> dict:
     """The JAX backend and device results are computed on (they are bit-reproducible only there),
-    and the host: its processor model and core count."""
+    and the host: its processor model and core count. The devices are this process's (the engine's
+    mesh is local, also under jax.distributed)."""
     dev = jax.devices()[0]
-    return {"backend": jax.default_backend(), "device": str(dev.device_kind), "device_count": jax.device_count(),
+    return {"backend": jax.default_backend(), "device": str(dev.device_kind), "device_count": jax.local_device_count(),
             "host": host()}
 
 

@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,8 +50,14 @@ RESULT_ARRAYS = ("checkpoints", "f_gap", "grad_norm2", "dist2", "n_grad", "f_gap
 # --- atomic files -------------------------------------------------------------------------------
 
 
+def _writer() -> str:
+    """This process as ``<pid>@<host>``: processes of a distributed sweep on several hosts share
+    one --out folder, and a pid names a process only on its own host."""
+    return f"{os.getpid()}@{socket.gethostname().replace('.', '_')}"
+
+
 def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    return path.with_name(f".{path.name}.{_writer()}.tmp")
 
 
 def atomic_write(path: Path, write: Callable, what: str = "--out") -> None:
@@ -124,11 +131,12 @@ def _alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(folder: Path) -> None:
-    """Remove temporaries (files and staging folders ``.<name>.<pid>.tmp``) whose writing process
-    no longer exists."""
+    """Remove temporaries (files and staging folders ``.<name>.<pid>[@<host>].tmp``) of this host
+    whose writing process no longer exists (another host's are left alone: its pids mean nothing here)."""
+    host = _writer().split("@")[1]
     for tmp in Path(folder).glob(".*.tmp"):
-        pid = tmp.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        pid, _, where = tmp.name.rsplit(".", 2)[-2].partition("@")
+        if where in ("", host) and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             if tmp.is_dir():
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
@@ -186,13 +194,14 @@ def _feed(h, tag: str, value) -> None:
         h.update(a.tobytes())
 
 
-def run_config(problem, optimizer, params, *, sampler=None, path="auto", **kwargs) -> dict:
+def run_config(problem, optimizer, params, *, sampler=None, path="auto", chunk=None, **kwargs) -> dict:
     """Everything that determines a :func:`simulate` result, validated and made explicit as it
     does (broadcast params, explicit seeds, checkpoints and starting point; the step ``path``, since
-    the fused and the reference step round differently)."""
+    the fused and the reference step round differently; a forced ``chunk``, which may round differently)."""
     check_choice("path", path, PATHS)
     inputs = prepare(problem, optimizer, params, sampler=sampler, **kwargs)
-    return {"problem": problem, "sampler": sampler, "optimizer": optimizer, "path": path, **inputs._asdict()}
+    return {"problem": problem, "sampler": sampler, "optimizer": optimizer, "path": path, "chunk": chunk,
+            **inputs._asdict()}
 
 
 def run_id(config: dict) -> str:
@@ -202,8 +211,10 @@ def run_id(config: dict) -> str:
     part's source cannot be found."""
     h = hashlib.sha256()
     user = user_code(*(config[k] for k in ("problem", "sampler", "optimizer", "params")))
+    chunk = {} if config.get("chunk") is None else {"chunk": config["chunk"]}  # ids without one are unchanged
     h.update(json.dumps({"format": STORE_FORMAT, **versions(), **backend(), "dtype": config["dtype"],
-                         "steps": config["steps"], "path": config["path"], "user_code": user}, sort_keys=True).encode())
+                         "steps": config["steps"], "path": config["path"], "user_code": user, **chunk},
+                        sort_keys=True).encode())
     h.update(f"{class_token(type(config['optimizer']))}:{config['optimizer']!r}".encode())
     for tag in ("problem", "sampler", "params", "seeds", "checkpoints", "x0"):
         _feed(h, tag, config[tag])
@@ -228,6 +239,7 @@ def _describe(config: dict) -> dict:
         "n_checkpoints": int(config["checkpoints"].size),
         "dtype": config["dtype"],
         "path": config["path"],
+        "chunk": config.get("chunk"),
     }
 
 
@@ -282,6 +294,10 @@ class RunStore:
             path.unlink(missing_ok=True)  # a result without its manifest is never shown: do not keep it
             raise
 
+    def save_config(self, rid: str, config: dict, result: Result, source: str) -> None:
+        """:meth:`save` with the manifest of a :func:`run_config`: its description, ``source``, provenance."""
+        self.save(rid, result, {"config": _describe(config), "source": source, **provenance(result.meta["wall_s"])})
+
     def load_partial(self, rid: str) -> Snapshot | None:
         z = read_npz(self.partial_path(rid))
         if z is None or "run_id" not in z or str(z["run_id"]) != rid or "done" not in z:
@@ -302,13 +318,14 @@ class RunStore:
 
     def simulate(self, problem, optimizer, params, *, sampler=None, seeds=100, steps=1000, checkpoints=None,
                  x0=None, dtype="float64", block=None, progress=None, label="", force=False,
-                 log: Callable[[str], None] | None = None, path: str = "auto") -> Result:
+                 log: Callable[[str], None] | None = None, path: str = "auto", chunk: int | None = None) -> Result:
         """:func:`simulate`, reusing a stored result of the same configuration (unless ``force``),
         else resuming from its last saved chunk (unless ``force``), saving a chunk after every
         block, and storing the result once complete. ``result.meta["source"]`` and ``log`` say
-        which: "cached", "resumed from step t" or "computed". ``path`` is :func:`simulate`'s (part of the key)."""
+        which: "cached", "resumed from step t" or "computed". ``path`` and ``chunk`` are :func:`simulate`'s
+        (part of the key)."""
         config = run_config(problem, optimizer, params, sampler=sampler, seeds=seeds, steps=steps,
-                            checkpoints=checkpoints, x0=x0, dtype=dtype, path=path)
+                            checkpoints=checkpoints, x0=x0, dtype=dtype, path=path, chunk=chunk)
         label, log = label or optimizer.name, log or (lambda msg: None)
         try:
             rid = run_id(config)
@@ -327,7 +344,7 @@ class RunStore:
         result = simulate(
             problem, optimizer, config["params"], sampler=sampler, seeds=config["seeds"], steps=config["steps"],
             checkpoints=config["checkpoints"], x0=x0, dtype=dtype, block=block, progress=progress, label=label,
-            resume=snapshot, on_block=None if rid is None else (lambda s: self.save_partial(rid, s)), path=path,
+            resume=snapshot, on_block=None if rid is None else (lambda s: self.save_partial(rid, s)), path=path, chunk=chunk,
         )
         wall = result.meta["wall_s"]  # this process's share when resumed (the manifest says so)
         if rid is None:
@@ -335,7 +352,7 @@ class RunStore:
             log(f"{label}: computed in {wall:.1f}s (not stored)")
             return result
         result.meta.update(run_id=rid, source=source)
-        self.save(rid, result, {"config": _describe(config), "source": source, **provenance(wall)})
+        self.save_config(rid, config, result, source)
         with contextlib.suppress(OSError):
             self.partial_path(rid).unlink(missing_ok=True)
         log(f"{label}: {source} in {wall:.1f}s ({self.result_path(rid)})")

@@ -302,6 +302,28 @@ def prepare(problem, optimizer, params, *, sampler=None, seeds=100, steps=1000, 
     return Inputs(params, seed_arr, steps, ckpts, x0, dtype)
 
 
+def _choose_step(optimizer, oracle, path: str) -> str:
+    """The step ``path`` selects ("reference", "fused" or "pallas"); SimsamError where the fused or
+    the Pallas step was asked for and does not apply."""
+    why = {"reference": lambda *_: "path='reference' was asked for", "pallas": why_not_pallas}.get(
+        path, why_not_fused)(optimizer, oracle)
+    if path in ("fused", "pallas") and why is not None:
+        raise SimsamError(f"path={path!r} does not apply here: {why}")
+    return "reference" if why is not None else "pallas" if path == "pallas" else "fused"
+
+
+def _layout(R: int, d: int, jdtype, step: str, chunk: int | None):
+    """Devices and CPU chunks of R runs (sharding.py); the fused steps in chunks of at most FUSED_MAX_CHUNK."""
+    return run_layout(R, d, jdtype.itemsize, max_chunk=None if step == "reference" else FUSED_MAX_CHUNK, chunk=chunk)
+
+
+def chunk_size(problem, optimizer, sampler, runs: int, dtype: str = "float64", path: str = "auto") -> int:
+    """The runs per chunk :func:`simulate` chooses for ``runs`` runs of this configuration here."""
+    jdtype = jnp.dtype(dtype)
+    oracle = Oracle(problem if dtype == "float64" else problem.astype(jdtype), sampler)
+    return _layout(runs, problem.d, jdtype, _choose_step(optimizer, oracle, path), None).chunk
+
+
 def simulate(
     problem,
     optimizer,
@@ -319,6 +341,7 @@ def simulate(
     resume: Snapshot | None = None,
     on_block: Callable[[Snapshot], None] | None = None,
     path: str = "auto",
+    chunk: int | None = None,
 ) -> Result:
     """Run ``optimizer`` on ``problem`` for every grid point of ``params`` and every seed.
 
@@ -347,9 +370,13 @@ def simulate(
         sampling, as one Pallas kernel per segment (pallas.py; interpret mode on CPU), or
         SimsamError saying why not. All draw the same samples; the iterates agree within rounding.
         ``Result.meta["path"]`` says which ran.
+      chunk: runs advanced together on a device (default: the engine's choice, ``chunk_size``). A
+        run's rounding can depend on it (sharding.py, "Bits"), never its samples; a process of a
+        distributed sweep passes the whole sweep's, so its share rounds as in one process.
     """
     check_choice("path", path, PATHS)
     block = None if block is None else check_int("block", block, 1)
+    chunk = None if chunk is None else check_int("chunk", chunk, 1)
     params, seed_arr, steps, ckpts, x0, dtype = prepare(problem, optimizer, params, sampler=sampler, seeds=seeds,
                                                         steps=steps, checkpoints=checkpoints, x0=x0, dtype=dtype)
     G, S, K = len(params[0]), seed_arr.size, ckpts.size
@@ -358,11 +385,7 @@ def simulate(
     jdtype = jnp.dtype(dtype)
     run_problem = problem if dtype == "float64" else problem.astype(jdtype)
     oracle = Oracle(run_problem, sampler)
-    why = {"reference": lambda *_: "path='reference' was asked for", "pallas": why_not_pallas}.get(
-        path, why_not_fused)(optimizer, oracle)
-    if path in ("fused", "pallas") and why is not None:
-        raise SimsamError(f"path={path!r} does not apply here: {why}")
-    step = "reference" if why is not None else "pallas" if path == "pallas" else "fused"
+    step = _choose_step(optimizer, oracle, path)
     # The starting point as the runs hold it (rounded to ``dtype``): the recorded curve, f(x0) - f*
     # and the bound scaled by it all start from this one point.
     x0_runs = np.broadcast_to(np.asarray(x0, dtype).astype(np.float64), (S, problem.d))[np.tile(np.arange(S), G)]
@@ -379,8 +402,7 @@ def simulate(
     if resume is not None:
         carry, restored = _restore(resume, carry, K)
         done, records = resume.done, [restored]
-    layout = run_layout(R, problem.d, jdtype.itemsize,  # devices and CPU chunks (sharding.py)
-                        max_chunk=FUSED_MAX_CHUNK if why is None else None)
+    layout = _layout(R, problem.d, jdtype, step, chunk)
     carry, params_runs, run_keys = shard_runs((carry, params_runs, run_keys), layout)
 
     f_gap0 = np.asarray(jax.vmap(problem.loss)(jnp.asarray(x0_runs)) - problem.f_star).reshape(G, S)

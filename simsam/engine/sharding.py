@@ -63,13 +63,19 @@ def cpu_chunk(d: int, itemsize: int) -> int:
     return int(np.clip(2 ** max(int(target).bit_length() - 1, 0), *CPU_CHUNK_RANGE))
 
 
-def run_layout(R: int, d: int, itemsize: int, backend: str | None = None, max_chunk: int | None = None) -> RunLayout:
+def run_layout(R: int, d: int, itemsize: int, backend: str | None = None, max_chunk: int | None = None,
+               chunk: int | None = None) -> RunLayout:
     """The layout of R runs of dimension d on this process's devices (``backend``: jax's default);
-    on CPU, chunks of at most ``cpu_chunk(d, itemsize)`` runs, and at most ``max_chunk``."""
+    on CPU, chunks of at most ``cpu_chunk(d, itemsize)`` runs, and at most ``max_chunk``. ``chunk``:
+    exactly this many runs per chunk on any backend, the local runs padded to a multiple of it (a
+    process of a distributed sweep computes its share in the whole sweep's chunks: equal shapes,
+    equal bits; distributed.py)."""
     mesh = run_mesh()
     n_dev = 1 if mesh is None else mesh.size
     local = math.ceil(R / n_dev)
-    if (backend or jax.default_backend()) == "cpu":
+    if chunk is not None:
+        local = math.ceil(local / chunk) * chunk
+    elif (backend or jax.default_backend()) == "cpu":
         n_chunks = math.ceil(local / min(cpu_chunk(d, itemsize), max_chunk or local))
         local = math.ceil(local / n_chunks) * n_chunks  # equal chunks, fewer than n_chunks pad rows
         chunk = local // n_chunks
