@@ -63,7 +63,7 @@ class Config:
     d: int
     b: int
     dtype: str
-    config_path: str = "auto"  # simulate's ``path``: "auto" (the fused step where it applies) or "reference"
+    config_path: str = "auto"  # simulate's ``path``: "auto" (the fused step where it applies), "reference" or "pallas"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +85,13 @@ REFERENCE_CONFIGS = (Config(*PAPER, "reference"), Config("unified_sam", 1024, 10
                      Config("unified_sam", 16384, 100, 1, "float32", "reference"))
 
 
+# GPU suite only: the Pallas kernel (simsam/engine/pallas.py, path="pallas") at the GPU targets' R,
+# right after the targets; bench/pallas_targets.py sets them against the same run's naive-JAX figure.
+PALLAS_CONFIGS = tuple(Config(m, R, 100, 1, dt, "pallas") for m, R, dt in (
+    ("unified_sam", 16, "float32"), ("unified_sam", 64, "float32"), ("unified_sam", 16384, "float32"),
+    ("unified_sam", 131072, "float32"), ("sgd", 16384, "float32"), ("unified_sam", 16384, "float64")))
+
+
 def _grid_configs(methods, R=GRID["R"], d=GRID["d"], b=GRID["b"], dtype=GRID["dtype"]) -> list[Config]:
     return [Config(*c) for c in itertools.product(methods, R, d, b, dtype)]
 
@@ -103,7 +110,9 @@ def suite(name: str) -> Suite:
     if name == "full":
         return Suite(name, tuple(configs), target_s=1.0, reps=5, scaling=True)
     if name == "gpu":
-        return Suite(name, tuple(configs), target_s=0.3, reps=3, scaling=True)
+        first = 2 + len(targets)
+        return Suite(name, tuple(configs[:first] + list(PALLAS_CONFIGS) + configs[first:]), target_s=0.3, reps=3,
+                     scaling=True)
     raise SimsamError(f"suite must be one of quick, full, gpu, got {name!r}")
 
 
