@@ -9,7 +9,8 @@ runs are split over all local devices, and on CPU advanced in cache-sized chunks
 Steps: the reference step is ``optimizer.step`` followed by the divergence test. For SGD and
 Unified SAM on least squares with one sample per step, the engine runs the fused step instead
 (fused.py, FUSED.md): the same samples, the same iteration rearranged into two passes over x, 3x
-faster at a few dozen runs on a CPU. ``path="reference"`` forces the reference step.
+faster at a few dozen runs on a CPU. ``path="reference"`` forces the reference step; ``path="pallas"``
+runs the same cases (uniform sampling) as one Pallas kernel per segment (pallas.py, for GPUs).
 
 Randomness: run r uses ``key_r = PRNGKey(seed_r)`` and step t the key ``fold_in(key_r, t)``, so a
 result depends only on (seed, t), never on the block size or on where a run was resumed. Runs at

@@ -11,8 +11,8 @@ here (``chunk_size``, passed as ``simulate(chunk=...)``), so every run is comput
 shapes as in one process and the assembled result is bit for bit the single-process one
 (``tests/test_distributed.py``: two CPU processes over 127.0.0.1 against one). This holds on CPU,
 where the engine chunks runs; on a GPU the engine advances all of a process's runs at once, and a
-share computed among fewer runs can differ in the last bits (sharding.py, "Bits"), except on the
-Pallas path, whose programs always hold ``PALLAS_BLOCK_RUNS`` runs. Not tested on a GPU.
+share computed among fewer runs can differ in the last bits (sharding.py, "Bits"); the samples are
+the same everywhere. Not tested on a GPU.
 
 Coordination. With a coordinator (``jax.distributed.initialize``), the processes wait for each
 other after writing their shards (``multihost_utils.sync_global_devices``) and process 0 assembles;
