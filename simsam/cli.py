@@ -1,6 +1,6 @@
 """The ``simsam`` command line.
 
-  simsam run NAME [--out DIR] [--seeds N] [--steps T] [--float32] [--quick] [--force] [--chunk K] [--reference-step | --pallas-step]
+  simsam run NAME|all|paper [--out DIR] [--seeds N] [--steps T] [--float32] [--quick] [--force] [--chunk K] [--reference-step | --pallas-step]
                   [--process-id I --num-processes N] [--coordinator HOST:PORT | --coordinator auto]
   simsam merge NAME --num-processes N [same options as run]
   simsam check NAME [same options as run]
@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_options(p, distributed: bool = True) -> None:
     p.add_argument("name", metavar="NAME", help="experiment name (see `simsam list`), or `all`: every experiment, "
-                   "each into OUT/NAME, then OUT/index.md")
+                   "each into OUT/NAME, then OUT/index.md; or `paper`: the paper_* experiments, then "
+                   "OUT/paper.md and OUT/index.md")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/NAME; for `all`, reports)")
     p.add_argument("--seeds", type=int, default=None, help="independent runs per curve (overrides the experiment's default)")
     p.add_argument("--steps", type=int, default=None, help="iterations per run, the horizon T (overrides the default)")
@@ -101,6 +102,11 @@ def _run_options(p, distributed: bool = True) -> None:
                    help="jax.distributed's coordinator (process 0's host): the processes wait for each other and "
                         "process 0 writes the report; `auto` detects the cluster (SLURM, Open MPI) and takes I and "
                         "N from it. Without it each process writes its share and `simsam merge` assembles")
+
+
+# Group names of `simsam run` / `check`: every experiment whose name starts with the prefix.
+# `paper` (the Unified SAM paper's section 4.1) also writes OUT/paper.md.
+GROUPS = {"all": "", "paper": "paper_"}
 
 
 def _first_line(obj) -> str:
@@ -137,14 +143,19 @@ def cmd_run(args, summary: bool = True) -> int:
     if getattr(args, "merge", None) is None:  # before anything touches a device
         args.share = share_from(args.process_id, args.num_processes, args.coordinator)
 
-    if args.name != "all":
+    if args.name not in GROUPS:
         return _run_one(args, args.name, args.out if args.out is not None else Path("reports") / args.name, summary)
     from simsam.index import write_index
 
     root = args.out if args.out is not None else Path("reports")
     for name in experiment.available():
-        print(f"== {name}", flush=True)
-        _run_one(args, name, root / name, summary)
+        if name.startswith(GROUPS[args.name]):
+            print(f"== {name}", flush=True)
+            _run_one(args, name, root / name, summary)
+    if args.name == "paper":
+        from simsam.paper_report import write_paper_report
+
+        print(f"wrote {write_paper_report(root)}")
     print(f"wrote {write_index(root)}")
     return 0
 

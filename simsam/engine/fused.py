@@ -138,7 +138,7 @@ def fused_advance(optimizer, oracle, blowup):
         if sam:
             k = rho
             if needs_norm:
-                norm = jnp.sqrt(g2n)
+                norm = jnp.sqrt(g2n) + optimizer.norm_eps  # as normalized_perturbation
                 k = rho * ((1 - lam) + lam * jnp.where(norm > 0, 1 / jnp.where(norm > 0, norm, 1), 0))
             e = 1 + k * c  # x_adv = x + k g1 = e x + k s r1 a
             r2 = e * px + k * s * r1 * h - yi  # a^T x_adv - b_i

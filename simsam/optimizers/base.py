@@ -31,13 +31,16 @@ def basic_init(x0) -> BasicState:
     return BasicState(x=x0, t=jnp.zeros((), jnp.int32), n_grad=jnp.zeros((), jnp.int32))
 
 
-def normalized_perturbation(g, rho, lam):
-    """e = rho (1 - lam + lam / ||g||) g, the Unified SAM ascent step; e = rho (1 - lam) g at g = 0.
+def normalized_perturbation(g, rho, lam, norm_eps=0.0):
+    """e = rho (1 - lam + lam / (||g|| + norm_eps)) g, the Unified SAM ascent step; e = rho (1 - lam) g
+    where ||g|| + norm_eps = 0.
 
-    At g = 0 the normalised direction g/||g|| is undefined; it is taken as 0 (REFERENCE section 3),
-    and the ``where`` on a safe denominator keeps both the value and its gradient free of NaN.
+    ``norm_eps`` = 0 is the paper's update. The authors' published code adds EPS = 1e-7 to ||g||
+    (``numpy_exps/methods.py``); ``norm_eps`` reproduces that. With norm_eps = 0 the normalised
+    direction g/||g|| is undefined at g = 0; it is taken as 0 (REFERENCE section 3), and the
+    ``where`` on a safe denominator keeps both the value and its gradient free of NaN.
     """
-    norm = jnp.sqrt(jnp.sum(g * g))
+    norm = jnp.sqrt(jnp.sum(g * g)) + norm_eps
     safe = jnp.where(norm > 0, norm, 1.0)
     inv = jnp.where(norm > 0, 1.0 / safe, 0.0)
     return rho * ((1.0 - lam) + lam * inv) * g

@@ -73,13 +73,15 @@ class UnifiedSAMParams(NamedTuple):
 class UnifiedSAM:
     """Unified SAM. ``lam_schedule``: constant, 1/t or 1-1/t; ``step_schedule``: constant,
     decreasing or af_pl (see :mod:`simsam.optimizers.schedules`); ``same_sample``: one sample for the
-    ascent and the descent (the paper's algorithm) or two independent ones. Two gradients per
-    iteration."""
+    ascent and the descent (the paper's algorithm) or two independent ones; ``norm_eps``: added to
+    ||g_t|| in the normalisation, lambda / (||g_t|| + norm_eps) (0, the paper's rule, by default).
+    Two gradients per iteration."""
 
     lam_schedule: str = "constant"
     step_schedule: str = "constant"
     same_sample: bool = True
     fixed_lam: float | None = None  # set by the USAM (0) and SAM (1) presets; Params.lam is then unused
+    norm_eps: float = 0.0  # added to ||g_t|| before dividing (the authors' code: 1e-7); 0 is the paper's rule
     Params = UnifiedSAMParams
 
     def __post_init__(self):
@@ -89,6 +91,7 @@ class UnifiedSAM:
         if self.fixed_lam is not None:
             check_choice("fixed_lam", self.fixed_lam, (0.0, 1.0))
             check_choice("lam_schedule (with a fixed lambda)", self.lam_schedule, ("constant",))
+        object.__setattr__(self, "norm_eps", float(check_nonnegative("norm_eps", self.norm_eps)))
 
     @property
     def name(self) -> str:
@@ -114,7 +117,7 @@ class UnifiedSAM:
         k_ascent, k_descent = jax.random.split(key)
         s = oracle.draw(k_ascent)
         g = oracle.grad(state.x, s)
-        e = normalized_perturbation(g, rho, lam)
+        e = normalized_perturbation(g, rho, lam, self.norm_eps)
         s2 = s if self.same_sample else oracle.draw(k_descent)
         x = state.x - gamma * oracle.grad(state.x + e, s2)
         return BasicState(x, state.t + 1, state.n_grad + 2)
