@@ -1,6 +1,6 @@
 """Minibatch size b in {1, 10, 100} (b-nice sampling) for Unified SAM, with Theorem 3.2's bound.
 
-Ridge regression as in the paper's section 4.1, lambda = 0.5. b-nice sampling has
+simsam's ridge regression at the paper's section 4.1 sizes (simsam's own construction at the paper's sizes, better conditioned than the authors' (cond(H) 1.88 vs 4.19; the authors' is paper_ridge, run by the paper_* experiments)), lambda = 0.5. b-nice sampling has
 A = (n-b) L_max / (b (n-1)) and B = n (b-1) / (b (n-1)) (REFERENCE 2); b = n is full batch
 (A = 0, B = 1), a deterministic run. Each curve uses Theorem 3.2's step sizes for its (A, B).
 """

@@ -18,7 +18,8 @@ reconstruction of that code's structure, not the code itself (which REFERENCE ti
 microseconds a step on a 2-core machine); it is the same algorithm as the engine's, which
 ``tests/test_bench.py`` checks by feeding it the engine's random indices.
 
-The problem is the paper's ridge regression (REFERENCE section 5) with n = max(100, d) rows;
+The problem is simsam's ridge regression at the paper's sizes (REFERENCE section 5; not the
+authors' construction, see simsam/problems/PAPER.md) with n = max(100, d) rows;
 "the paper's setting" is Unified SAM on n = d = 100, b = 1, float64, with R = 15 runs (its 15
 curves). A machine shared with other work inflates wall times: the report gives the load average
 and the process CPU time per step beside them.
@@ -118,7 +119,7 @@ def suite(name: str) -> Suite:
 
 @functools.lru_cache(maxsize=None)
 def problem_for(d: int):
-    """The paper's ridge problem (REFERENCE section 5) in dimension d, with n = max(100, d) rows."""
+    """simsam's ridge problem at the paper's sizes (REFERENCE section 5) in dimension d, with n = max(100, d) rows."""
     return ridge(n=max(100, d), d=d)
 
 

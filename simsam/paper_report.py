@@ -192,7 +192,7 @@ def defects(root: Path | None = None) -> list[tuple[str, str]]:
                 f"on the paper's ridge at b = 10 the step gamma = {s['gamma']:.4g} is {s['gamma'] / g_wr - 1:.1%} "
                 "larger than the same rule with the with-replacement constants (A = L_max/b, B = 1 - 1/b); "
                 "14.0% at n = 20, b = 5 when mu / L_max = 1/8. paper_minibatch measures the effect."))
-    p = np.asarray(r.L_i) / np.sum(r.L_i)
+    p = np.asarray(r.L_i) / float(np.sum(np.asarray(r.L_i)))
     H = (A.T * p) @ A + float(r.reg) * np.eye(r.d)
     x_p = np.linalg.solve(H, A.T @ (p * b))  # argmin sum_i p_i f_i
     out.append(("importance sampling is not reweighted by 1/(n p_i)",

@@ -42,8 +42,8 @@ PATHS = ("auto", "fused", "reference", "pallas")  # pallas: simsam/engine/pallas
 FUSED_MAX_CHUNK = 128
 # Unified SAM's fused steps run in blocks of this many; a block in which ||g1||'s expansion was ill
 # conditioned for some run (FUSED.md (1')) is redone with the norm of the vector g1. Such steps are
-# rare where g1 does not tend to cancel (one in the benchmark's 8 million run-steps on the paper's
-# ridge problem), but a whole segment between checkpoints (10^5 steps and more) may well hold one.
+# rare where g1 does not tend to cancel (one in the benchmark's 8 million run-steps on simsam's
+# ridge problem at the paper's sizes), but a whole segment between checkpoints (10^5 steps and more) may well hold one.
 REDO_BLOCK = 64
 
 

@@ -70,6 +70,11 @@ def _matrix(rng, n, d, cond, faithful):
     return tall_matrix(rng, n, d, cond, faithful)
 
 
+def _name(family: str, n: int, d: int, faithful: bool) -> str:
+    """The family's name; n != d adds which matrix (n = d has no defective variant)."""
+    return family if n == d else f"{family}_{'faithful' if faithful else 'corrected'}"
+
+
 def paper_ridge(n: int = 100, d: int = 100, cond: float = 10.0, reg: float | None = None,
                 consistent: bool = True, faithful: bool = True, seed: int = PAPER_SEED) -> LeastSquares:
     """The authors' ``RidgeRegression`` (n = d = 100, reg = 3/n, cond 10 by default), then their x0.
@@ -89,8 +94,7 @@ def paper_ridge(n: int = 100, d: int = 100, cond: float = 10.0, reg: float | Non
     A = _matrix(rng, n, d, cond, faithful)
     b = A @ rng.randn(d) if consistent else rng.randn(n)
     x0 = rng.randn(d)
-    kind = "faithful" if faithful or n == d else "corrected"
-    return least_squares_from_arrays(A, b, reg, x0=x0, name=f"paper_ridge_{kind}")
+    return least_squares_from_arrays(A, b, reg, x0=x0, name=_name("paper_ridge", n, d, faithful))
 
 
 def paper_least_squares(n: int = 100, d: int = 100, cond: float = 10.0, reg: float = 0.0,
@@ -105,9 +109,8 @@ def paper_least_squares(n: int = 100, d: int = 100, cond: float = 10.0, reg: flo
     """
     base = paper_ridge(n, d, cond, reg, consistent, faithful, seed)
     s = np.sqrt(n)
-    kind = "faithful" if faithful or n == d else "corrected"
     return least_squares_from_arrays(np.asarray(base.A) * s, np.asarray(base.b) * s, float(base.reg),
-                                     x0=np.asarray(base.x0), name=f"paper_least_squares_{kind}")
+                                     x0=np.asarray(base.x0), name=_name("paper_least_squares", n, d, faithful))
 
 
 def paper_logistic(n: int = 200, d: int = 10, cond: float | None = 10.0, reg: float | None = None,
