@@ -7,6 +7,7 @@ sizes and their EPS = 1e-7 added to ||g||. "clean": the same problem with the sa
 normalisation the theorems speak about (norm_eps = 0, b-nice minibatches, reweighted importance).
 Curves record once per epoch (n iterations) and plot (f(x_t) - f*) / (f(x_0) - f*), as the paper's.
 """
+from simsam.experiment import Curve, Experiment
 from simsam.optimizers import UnifiedSAM
 from simsam.theory import THEOREMS
 from simsam.theory.base import Constants
@@ -33,5 +34,15 @@ def theorem_steps(problem, sampler, lam: float, theorem: str = "unified_sam_pl")
     return THEOREMS[theorem].step_sizes(problem, sampler, lam=lam)
 
 
-def epochs(opts, full: int, quick: int) -> int:
-    return quick if opts.quick else full
+def curve(label: str, problem, sampler, opt, steps: dict, lam: float, theorem: str, **params) -> Curve:
+    """One Unified SAM curve with ``steps``' gamma and rho, judged against ``theorem``."""
+    return Curve(label, problem, opt, opt.Params(gamma=steps["gamma"], rho=steps["rho"], lam=lam, **params),
+                 sampler, theorems=(theorem,))
+
+
+def experiment(name: str, title: str, curves, opts, *, n: int, epochs: int, quick_epochs: int,
+               seeds: int = 1000, doc: str = "") -> Experiment:
+    """The paper's axes: ``epochs`` epochs of n iterations, one record per epoch (at most 1000)."""
+    e = quick_epochs if opts.quick else epochs
+    return Experiment(name=name, title=title, curves=tuple(curves), seeds=16 if opts.quick and seeds > 1 else seeds,
+                      steps=e * n, n_checkpoints=min(e, 1000), description=doc)

@@ -7,7 +7,7 @@ epochs (the published figure ran 3000 to 10000). published: EPS = 1e-7 in the no
 clean: none (at lambda = 0 nothing is normalised: the published curve is the clean one). Judged
 against Theorem 3.2.
 """
-from simsam.experiment import Curve, Experiment, script
+from simsam.experiment import script
 from simsam.problems.paper import paper_ridge
 from simsam.samplers import Uniform
 
@@ -17,18 +17,9 @@ P = script("_paper")
 def build(opts):
     problem = paper_ridge()
     sampler = Uniform(problem.n)
-    curves = []
-    for variant, lams in ((P.PUBLISHED, (0.0, 0.5, 1.0)), (P.CLEAN, (0.5, 1.0))):
-        opt = P.optimizer(variant)
-        for lam in lams:
-            s = P.theorem_steps(problem, sampler, lam)  # the authors' rule, with this sampler's A, B
-            curves.append(Curve(f"{variant}: lambda = {lam:g}", problem, opt,
-                                opt.Params(gamma=s["gamma"], rho=s["rho"], lam=lam), sampler,
-                                theorems=("unified_sam_pl",)))
-    n_epochs = P.epochs(opts, 3000, 20)
-    return Experiment(
-        name="paper_lambda",
-        title="Paper 4.1: Unified SAM, lambda in {0, 0.5, 1}, the authors' ridge regression",
-        curves=tuple(curves), seeds=16 if opts.quick else 1000, steps=n_epochs * problem.n,
-        n_checkpoints=n_epochs, description=__doc__,
-    )
+    # the authors' rule, with this sampler's A, B: Theorem 3.2's own step sizes
+    curves = [P.curve(f"{variant}: lambda = {lam:g}", problem, sampler, P.optimizer(variant),
+                      P.theorem_steps(problem, sampler, lam), lam, "unified_sam_pl")
+              for variant, lams in ((P.PUBLISHED, (0.0, 0.5, 1.0)), (P.CLEAN, (0.5, 1.0))) for lam in lams]
+    return P.experiment("paper_lambda", "Paper 4.1: Unified SAM, lambda in {0, 0.5, 1}, the authors' ridge regression",
+                        curves, opts, n=problem.n, epochs=3000, quick_epochs=20, doc=__doc__)

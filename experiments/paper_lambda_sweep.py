@@ -8,7 +8,7 @@ lambda in {0.5, 1} (at lambda = 0 nothing is normalised, and a figure of 22 curv
 is unreadable). Deterministic runs (one seed), judged against Theorem 3.2's C = 0 corollary at
 every epoch.
 """
-from simsam.experiment import Curve, Experiment, script
+from simsam.experiment import script
 from simsam.problems.paper import paper_least_squares
 from simsam.samplers import FullBatch
 
@@ -20,18 +20,9 @@ CLEAN_LAMS = (0.5, 1.0)
 def build(opts):
     problem = paper_least_squares(n=100, d=100, cond=10.0)
     sampler = FullBatch(problem.n)
-    curves = []
-    for variant, lams in ((P.PUBLISHED, LAMS), (P.CLEAN, CLEAN_LAMS)):
-        opt = P.optimizer(variant)
-        for lam in lams:
-            s = P.authors_steps(problem, lam, A=0.0, B=1.0, L_S=float(problem.L))
-            curves.append(Curve(f"{variant}: lambda = {lam:g}", problem, opt,
-                                opt.Params(gamma=s["gamma"], rho=s["rho"], lam=lam), sampler,
-                                theorems=("unified_sam_pl_c0",)))
-    n_epochs = P.epochs(opts, 100, 20)
-    return Experiment(
-        name="paper_lambda_sweep",
-        title="Paper 4.1: lambda sweep, full batch, the authors' least squares (n = d = 100)",
-        curves=tuple(curves), seeds=1, steps=n_epochs * problem.n, n_checkpoints=n_epochs,
-        description=__doc__,
-    )
+    curves = [P.curve(f"{variant}: lambda = {lam:g}", problem, sampler, P.optimizer(variant),
+                      P.authors_steps(problem, lam, A=0.0, B=1.0, L_S=float(problem.L)), lam, "unified_sam_pl_c0")
+              for variant, lams in ((P.PUBLISHED, LAMS), (P.CLEAN, CLEAN_LAMS)) for lam in lams]
+    return P.experiment("paper_lambda_sweep",
+                        "Paper 4.1: lambda sweep, full batch, the authors' least squares (n = d = 100)",
+                        curves, opts, n=problem.n, epochs=100, quick_epochs=20, seeds=1, doc=__doc__)

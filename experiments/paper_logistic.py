@@ -9,7 +9,7 @@ reg' = 2/n, steps halved: the same iterates), gamma* from their constants (L_i =
 "L" = L_max, mu = reg). clean: the corrected matrix (cond 10), simsam's logistic loss with reg = 1/n,
 gamma* from the exact constants. gamma* = min(2, mu / (8 L_max)) / L_max, the authors' rule at A = L_max.
 """
-from simsam.experiment import Curve, Experiment, script
+from simsam.experiment import Curve, script
 from simsam.optimizers import SGD, UnifiedSAM
 from simsam.problems.paper import authors_logistic_constants, paper_logistic, paper_logistic_step_scale
 from simsam.samplers import Uniform
@@ -36,10 +36,5 @@ def build(opts):
         curves.append(Curve(f"{variant}: SGD, decreasing step", problem, dec,
                             dec.Params(gamma=gamma, rho=0.0, lam=0.0, mu=mu), sampler,
                             theorems=("unified_sam_decreasing",)))
-    n_epochs = P.epochs(opts, 100, 10)
-    return Experiment(
-        name="paper_logistic",
-        title="Paper 4.1: SGD baseline, the authors' logistic regression (n = 200, d = 10)",
-        curves=tuple(curves), seeds=16 if opts.quick else 1000, steps=n_epochs * 200,
-        n_checkpoints=n_epochs, description=__doc__,
-    )
+    return P.experiment("paper_logistic", "Paper 4.1: SGD baseline, the authors' logistic regression (n = 200, d = 10)",
+                        curves, opts, n=curves[0].problem.n, epochs=100, quick_epochs=10, doc=__doc__)
