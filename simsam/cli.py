@@ -74,8 +74,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_options(p, distributed: bool = True) -> None:
     p.add_argument("name", metavar="NAME", help="experiment name (see `simsam list`), or `all`: every experiment, "
-                   "each into OUT/NAME, then OUT/index.md; or `paper`: the paper_* experiments, then "
-                   "OUT/paper.md and OUT/index.md")
+                   "each into OUT/NAME, then OUT/paper.md and OUT/index.md; or `paper`: the paper_* "
+                   "experiments, then OUT/paper.md and OUT/index.md")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/NAME; for `all`, reports)")
     p.add_argument("--seeds", type=int, default=None, help="independent runs per curve (overrides the experiment's default)")
     p.add_argument("--steps", type=int, default=None, help="iterations per run, the horizon T (overrides the default)")
@@ -105,7 +105,7 @@ def _run_options(p, distributed: bool = True) -> None:
 
 
 # Group names of `simsam run` / `check`: every experiment whose name starts with the prefix.
-# `paper` (the Unified SAM paper's section 4.1) also writes OUT/paper.md.
+# A group holding paper_* experiments (the Unified SAM paper's section 4.1) also writes OUT/paper.md.
 GROUPS = {"all": "", "paper": "paper_"}
 
 
@@ -148,11 +148,11 @@ def cmd_run(args, summary: bool = True) -> int:
     from simsam.index import write_index
 
     root = args.out if args.out is not None else Path("reports")
-    for name in experiment.available():
-        if name.startswith(GROUPS[args.name]):
-            print(f"== {name}", flush=True)
-            _run_one(args, name, root / name, summary)
-    if args.name == "paper":
+    names = [name for name in experiment.available() if name.startswith(GROUPS[args.name])]
+    for name in names:
+        print(f"== {name}", flush=True)
+        _run_one(args, name, root / name, summary)
+    if any(name.startswith(GROUPS["paper"]) for name in names):
         from simsam.paper_report import write_paper_report
 
         print(f"wrote {write_paper_report(root)}")

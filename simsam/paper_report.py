@@ -52,15 +52,15 @@ def _verdicts(checks: dict, prefix: str = "") -> str:
 
 
 def _judge_sweep(rows, checks):
-    clean = [r for c, r in rows.items() if c.startswith("clean")]
-    finals = [_final(r)[0] for r in clean]
+    pub = {c.split(": ", 1)[1]: _final(r)[0] for c, r in rows.items() if c.startswith("published")}
+    if not pub:
+        return "not measured", "no published curve"
+    best = min(pub, key=pub.get)
     held = all(checks[c]["verdict"].startswith("holds") for c in rows if c in checks)
-    usam_best = finals and finals[0] <= min(finals)
-    spread = max(finals) / min(finals) if finals and min(finals) > 0 else float("inf")
-    reason = (f"final gaps from {min(finals):.3g} to {max(finals):.3g} (ratio {spread:.3g}); "
-              f"lambda = 0 {'is' if usam_best else 'is not'} the lowest; C = 0 bound "
-              f"{'held for every lambda' if held else 'did not hold everywhere'}")
-    return ("agrees" if held and usam_best else "disagrees"), reason
+    lo, hi = min(pub.values()), max(pub.values())
+    reason = (f"published final gaps from {lo:.3g} to {hi:.3g} (ratio {hi / lo if lo > 0 else float('inf'):.3g}); "
+              f"the lowest at {best}; C = 0 bound {'held for every curve' if held else 'did not hold everywhere'}")
+    return ("agrees" if held and best == "lambda = 0" else "disagrees"), reason
 
 
 def _judge_lambda(rows, checks):
