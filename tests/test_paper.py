@@ -147,13 +147,16 @@ def test_norm_eps_zero_is_the_old_step_and_eps_matches_a_hand_step():
         UnifiedSAM(norm_eps=-1.0)
 
 
-def test_fused_step_carries_norm_eps():
-    """The fused path adds the same EPS as the optimizer's own step (same samples, rounding apart)."""
+@pytest.mark.parametrize("path", ["auto", pytest.param("pallas", marks=pytest.mark.slow)])  # pallas: interpret mode
+def test_fused_step_carries_norm_eps(path):
+    """The fused and the Pallas path add the same EPS as the optimizer's own step (same samples,
+    rounding apart)."""
     problem = paper_ridge(n=12, d=12)
     opt = UnifiedSAM(norm_eps=0.3)
     params = simsam.grid(opt.Params, gamma=0.05, rho=0.5, lam=[1.0])
     kw = dict(sampler=Uniform(problem.n), seeds=4, steps=200, checkpoints=simsam.linear_checkpoints(200, 50))
-    fused = simsam.simulate(problem, opt, params, path="auto", **kw)
+    fused = simsam.simulate(problem, opt, params, path=path, **kw)
+    assert fused.meta["path"] == ("fused" if path == "auto" else path)
     ref = simsam.simulate(problem, opt, params, path="reference", **kw)
     np.testing.assert_allclose(fused.f_gap, ref.f_gap, rtol=FUSED_RTOL)
 

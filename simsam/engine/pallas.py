@@ -89,7 +89,7 @@ def pallas_advance(optimizer, oracle, blowup, interpret: bool | None = None):
                 k = rho
                 if needs_norm:  # normalized_perturbation; USAM's k = rho (1 - 0 + 0 / ||g||) is rho exactly
                     lam = optimizer.lam_at(t, p)
-                    norm = jnp.sqrt(jnp.sum(g * g, axis=1))
+                    norm = jnp.sqrt(jnp.sum(g * g, axis=1)) + optimizer.norm_eps
                     inv = jnp.where(norm > 0, 1 / jnp.where(norm > 0, norm, 1), 0)
                     k = rho * ((1 - lam) + lam * inv)
                 g = grad(a, yi, x + k[:, None] * g, w, reg)
