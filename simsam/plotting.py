@@ -46,6 +46,7 @@ COLLAPSE_DECADES = 8.0
 PAD_DECADES = 0.15  # room below and above the drawn data
 REF_HEADROOM_DECADES = 2.0  # a bound above the curves is shown up to this much above them
 PANEL_SIZE = (4.6, 3.4)  # inches
+MARKERS_PER_CURVE = 10
 LEGEND_ROWS = 24  # entries per legend column
 FONT = {"font.size": 9.0, "pdf.fonttype": 42, "ps.fonttype": 42}  # fonts embedded as TrueType
 
@@ -162,9 +163,8 @@ def _draw_panel(ax, p: _Panel, dash, xscale: str, normalize: bool, notes: list[s
         style = curve_style(s["i"])
         ok = keep_x(s["x"]) & np.isfinite(s["mean"]) & (s["mean"] > 0)
         x, mean = s["x"][ok], s["mean"][ok]
-        # Markers staggered along the curve, so coinciding curves each show theirs.
-        ax.plot(x, mean, lw=1.4, ms=4.5, markevery=(0.02 + 0.09 * k / n, 0.09), mfc="none", mew=1.0, **style,
-                label=s["label"], gid=f"curve:{s['label']}:{s['reference']}")
+        ax.plot(x, mean, lw=1.4, ms=4.5, markevery=_marker_indices(x, xscale, k / n), mfc="none", mew=1.0,
+                **style, label=s["label"], gid=f"curve:{s['label']}:{s['reference']}")
         if not s["deterministic"]:
             okb = ok & np.isfinite(s["hi"])
             lo = np.clip(np.nan_to_num(s["lo"][okb], nan=lo_lim), lo_lim / 10, None)
@@ -186,6 +186,20 @@ def _draw_panel(ax, p: _Panel, dash, xscale: str, normalize: bool, notes: list[s
         elif np.min(ref["value"][ok]) > hi_lim:
             notes.append(f"{ref['curve']}: {ref['reference']} lies above the plotted range (>= {np.min(ref['value'][ok]):.2g})")
     ax.set_ylim(lo_lim, hi_lim)
+
+
+def _marker_indices(x: np.ndarray, xscale: str, stagger: float) -> list[int]:
+    """About ``MARKERS_PER_CURVE`` markers evenly spaced along the x-axis (not along the path, which a
+    noisy curve makes long), shifted by ``stagger`` of a spacing so that coinciding curves each show theirs."""
+    if x.size == 0:
+        return []
+    u = np.log10(x) if xscale == "log" else x.astype(float)
+    lo, hi = float(u.min()), float(u.max())
+    if not hi > lo:
+        return [0]
+    step = (hi - lo) / MARKERS_PER_CURVE
+    targets = lo + step * (np.arange(MARKERS_PER_CURVE) + 0.25 + 0.5 * stagger)
+    return sorted(set(np.clip(np.searchsorted(u, targets), 0, x.size - 1).tolist()))
 
 
 def _ylimits(p: _Panel, keep_x) -> tuple[float, float, dict[str, float]]:

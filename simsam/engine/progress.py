@@ -7,6 +7,7 @@ one when compilation starts, then one every ``LOG_INTERVAL_S`` seconds and one a
 """
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -36,6 +37,7 @@ class Progress:
         self._lock = threading.Lock()
         self._ticker: threading.Thread | None = None
         self._compiled = threading.Event()
+        self._first: tuple[int, float] | None = None  # (steps done, seconds) at the first update
 
     def compiling(self) -> None:
         """The compiling stage: until the first :meth:`update`."""
@@ -63,14 +65,18 @@ class Progress:
         self._stop_ticker()
         frac = min(done / self.total, 1.0)
         el = time.perf_counter() - self.t0
-        eta = el / frac - el if frac > 0 else float("nan")
+        if self._first is None:  # the first block carries the compilation: the rate is measured after it
+            self._first = (done, el)
+        d0, e0 = self._first
+        eta = (self.total - done) * (el - e0) / (done - d0) if done > d0 else float("nan")
         if self.live:
             bar = "#" * int(30 * frac)
-            self._write(f"\r{self.label:>20} [{bar:<30}] {100 * frac:5.1f}% {el:6.1f}s eta {eta:6.1f}s")
+            left = "" if math.isnan(eta) else f" eta {eta:6.1f}s"
+            self._write(f"\r{self.label:>20} [{bar:<30}] {100 * frac:5.1f}% {el:6.1f}s{left}   ")
         elif el - self._last_line >= LOG_INTERVAL_S or frac >= 1.0:
             self._last_line = el
-            self._write(f"{self.label}: step {done} of {self.total} ({100 * frac:.0f}%), {el:.1f}s, "
-                        f"about {eta:.0f}s left\n")
+            left = "" if math.isnan(eta) or frac >= 1.0 else f", about {eta:.0f}s left"
+            self._write(f"{self.label}: step {done} of {self.total} ({100 * frac:.0f}%), {el:.1f}s{left}\n")
 
     def close(self) -> None:
         self._stop_ticker()
