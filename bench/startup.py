@@ -20,7 +20,8 @@ def main() -> None:
     for argv in COMMANDS:
         best = min(_time(base + argv) for _ in range(5))
         print(f"simsam {' '.join(argv):<33} {best:.2f}")
-    print(f"{'(python -c \"import jax\", for scale)':<40} {jax_s:.2f}")
+    scale = '(python -c "import jax", for scale)'
+    print(f"{scale:<40} {jax_s:.2f}")
 
 
 def _time(cmd) -> float:

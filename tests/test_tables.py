@@ -148,3 +148,13 @@ def test_default_out_is_untracked():
     from simsam import cli
 
     assert cli.DEFAULT_OUT == Path("simsam-out")
+
+
+def test_load_without_pandas_says_what_to_install(study, monkeypatch):
+    import sys
+
+    import simsam
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas now raises ImportError
+    with pytest.raises(SimsamError, match=r"pip install 'simsam\[pandas\]'"):
+        simsam.load(study[0])
