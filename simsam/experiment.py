@@ -383,6 +383,10 @@ def run_experiment(exp: Experiment, out: Path, dtype: str = "float64", progress:
     renamed into ``out`` only once complete, its manifest last: on any failure ``out`` holds no part
     of it.
     """
+    labels = [c.label for c in exp.curves]
+    if len(set(labels)) != len(labels):  # the tables and the figure key curves by label
+        twice = sorted({lab for lab in labels if labels.count(lab) > 1})
+        raise SimsamError(f"curve labels must be unique within an experiment; repeated: {', '.join(map(repr, twice))}")
     out = Path(out)
     created = _prepare_out(out)
     t0 = time.perf_counter()

@@ -36,12 +36,40 @@ STR_COLUMNS = {"experiment", "panel", "curve", "reference", "quantity", "problem
                "source", "assumptions", "conditions", "rate_kind", "verdict", "reason", "not_drawn", "dtype"}
 
 
-def panel_name(problem, quantity: str, several_quantities: bool) -> str:
-    """The panel of a curve: its problem (with its size), and the quantity when a figure shows several."""
-    name = getattr(problem, "name", type(problem).__name__)
-    size = ", ".join(f"{k} = {getattr(problem, k)}" for k in ("n", "d") if isinstance(getattr(problem, k, None), int))
-    key = f"{name} ({size})" if size else name
-    return f"{key}: {QUANTITY_NAMES.get(quantity, quantity)}" if several_quantities else key
+def problem_names(problems) -> dict[int, str]:
+    """A name per problem object: its name and size, numbered when problems with different data
+    would otherwise share one (each problem gets its own panel; equal data, one panel)."""
+    names: dict[int, str] = {}
+    by_content: dict[tuple, str] = {}
+    for problem in problems:
+        if id(problem) in names:
+            continue
+        name = getattr(problem, "name", type(problem).__name__)
+        size = ", ".join(f"{k} = {getattr(problem, k)}" for k in ("n", "d") if isinstance(getattr(problem, k, None), int))
+        key = f"{name} ({size})" if size else name
+        content = (key, _fingerprint(problem))
+        if content not in by_content:
+            taken = sum(1 for k, _ in by_content if k == key)
+            by_content[content] = key if not taken else f"{key} #{taken + 1}"
+        names[id(problem)] = by_content[content]
+    return names
+
+
+def _fingerprint(problem) -> str:
+    import hashlib
+
+    import jax
+
+    leaves, treedef = jax.tree_util.tree_flatten(problem)
+    h = hashlib.sha256(repr(treedef).encode())
+    for leaf in leaves:
+        h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    return h.hexdigest()
+
+
+def panel_name(problem_name: str, quantity: str, several_quantities: bool) -> str:
+    """The panel of a curve: its problem, and the quantity when a figure shows several."""
+    return f"{problem_name}: {QUANTITY_NAMES.get(quantity, quantity)}" if several_quantities else problem_name
 
 
 def build(exp, results, checks) -> dict[str, list[dict]]:
@@ -52,6 +80,7 @@ def build(exp, results, checks) -> dict[str, list[dict]]:
     several = len(quantities) > 1
     curves, references, verdicts = [], [], []
     x_of = {}
+    problem = problem_names(cr.curve.problem for cr in results)
     for cr in results:
         r, g, label = cr.result, cr.index, cr.curve.label
         x = r.n_grad[g].mean(axis=0) if exp.xaxis == "grad_evals" else r.checkpoints.astype(float)
@@ -59,7 +88,7 @@ def build(exp, results, checks) -> dict[str, list[dict]]:
         values = r.values(exp.metric, exp.normalize)[g]
         deterministic = values.shape[0] == 1 or bool(np.all(values == values[:1]))
         m = cr.mean_ci(exp.metric, exp.normalize, exp.level)
-        panel = panel_name(cr.curve.problem, exp.metric, several)
+        panel = panel_name(problem[id(cr.curve.problem)], exp.metric, several)
         curves += _curve_rows(exp.name, panel, label, exp.metric, "", r.checkpoints, x, m.mean, m.lo, m.hi,
                               m.se, values.shape[0], r.n_diverged()[g], deterministic)
     for ck in checks:
@@ -81,7 +110,7 @@ def build(exp, results, checks) -> dict[str, list[dict]]:
         t_all, x_all = x_of[label]
         xb = np.interp(ck.checkpoints, t_all, x_all)
         quantity = row["quantity"]
-        panel = panel_name(cr.curve.problem, quantity, several)
+        panel = panel_name(problem[id(cr.curve.problem)], quantity, several)
         if quantity != exp.metric:  # the tested quantity is not on the figure yet: its own rows
             S = row["seeds"]
             n_div = np.isposinf(ck.mean).astype(int) * row["diverged"]
