@@ -35,10 +35,12 @@ YLABELS = {
     "min_grad_norm2": r"weighted mean of $\|\nabla f(x_s)\|^2$, $s < t$",
     "avg_grad_norm2": r"mean of $\|\nabla f(x_s)\|^2$, $s < t$",
 }
-# Colourblind-safe tab10; 7 markers, coprime with 10 colours: (colour, marker) repeats only after 70 curves.
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+# tab10, then ten dark colours unlike them: 20 curves get 20 colours (a bound is tied to its curve by
+# colour and marker); 7 markers, coprime with 20 colours: (colour, marker) repeats only after 140 curves.
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+          "#000075", "#800000", "#808000", "#008080", "#000000", "#f032e6", "#b35900", "#4b0082", "#c71585", "#5a8f00")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X")
-CURVE_LINESTYLES = ("-", (0, (4, 1, 1, 1)), (0, (1, 1)))  # past 70 curves
+CURVE_LINESTYLES = ("-", (0, (4, 1, 1, 1)), (0, (1, 1)))  # past 140 curves
 # One dash pattern per reference name (bounds and exact dynamics), distinct from the solid curves.
 REF_DASHES = ((0, (5, 2)), (0, (1.5, 1.5)), (0, (7, 2, 1.5, 2)), (0, (3, 1, 1, 1, 1, 1)), (0, (9, 3)), (0, (2, 3)))
 # A curve whose smallest value lies this many decades below every other curve's is clipped.
@@ -52,7 +54,7 @@ FONT = {"font.size": 9.0, "pdf.fonttype": 42, "ps.fonttype": 42}  # fonts embedd
 
 
 def curve_style(i: int) -> dict:
-    """The i-th curve's colour, marker and line style: distinct for every i < 210."""
+    """The i-th curve's colour, marker and line style: distinct for every i < 420."""
     return {"color": COLORS[i % len(COLORS)], "marker": MARKERS[i % len(MARKERS)],
             "linestyle": CURVE_LINESTYLES[(i // (len(COLORS) * len(MARKERS))) % len(CURVE_LINESTYLES)]}
 
@@ -179,8 +181,11 @@ def _draw_panel(ax, p: _Panel, dash, xscale: str, normalize: bool, notes: list[s
             notes.append(f"{what}: reaches 0 (not drawable on a log axis)")
     for ref in p.refs:
         ok = keep_x(ref["x"]) & np.isfinite(ref["value"]) & (ref["value"] > 0)
-        ax.plot(ref["x"][ok], ref["value"][ok], color=curve_style(ref["i"])["color"], lw=1.1,
-                linestyle=dash[ref["reference"]], gid=f"reference:{ref['curve']}:{ref['reference']}")
+        style = curve_style(ref["i"])
+        x = ref["x"][ok]  # the curve's marker, small and sparse, ties the bound to it beyond its colour
+        ax.plot(x, ref["value"][ok], color=style["color"], lw=1.1, linestyle=dash[ref["reference"]],
+                marker=style["marker"], ms=3.0, mfc="none", mew=0.8, markevery=_marker_indices(x, xscale, 0.5)[::2],
+                gid=f"reference:{ref['curve']}:{ref['reference']}")
         if not ok.any():
             notes.append(f"{ref['curve']}: {ref['reference']} not drawn: it is +inf or non-positive at every checkpoint")
         elif np.min(ref["value"][ok]) > hi_lim:

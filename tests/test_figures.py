@@ -112,8 +112,9 @@ def test_deterministic_study_has_no_ci_wording():
 
 
 def test_styles_stay_distinct_for_many_curves():
-    styles = [tuple(map(str, plotting.curve_style(i).values())) for i in range(70)]
-    assert len(set(styles)) == 70
+    styles = [tuple(map(str, plotting.curve_style(i).values())) for i in range(420)]
+    assert len(set(styles)) == 420
+    assert len({plotting.curve_style(i)["color"] for i in range(20)}) == 20  # bounds of 20 curves: 20 colours
 
 
 def render_study(name: str, tmp_path, **opts):
