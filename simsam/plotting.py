@@ -81,8 +81,8 @@ def _f(a) -> np.ndarray:
 
 
 def _bool(v) -> bool:
-    return v is True or (isinstance(v, (str, np.str_)) and v.strip().lower() == "true") or (
-        isinstance(v, (int, float, np.bool_, np.integer, np.floating)) and not isinstance(v, str) and bool(v))
+    """A flag as stored: a bool (typed rows, DataFrames) or the CSV text "True"."""
+    return bool(v) if isinstance(v, (bool, np.bool_)) else str(v) == "True"
 
 
 def _unique(values: Iterable) -> list:
