@@ -149,13 +149,20 @@ def write(tables: dict[str, list[dict]], folder: Path) -> list[Path]:
         path = Path(folder) / f"{name}.csv"
         write_csv(tables[name], path)
         paths.append(path)
-    if parquet_available():
-        import pandas as pd
+    return paths + write_parquet(tables, folder)
 
-        for name in TABLES:
-            path = Path(folder) / f"{name}.parquet"
-            pd.DataFrame(tables[name]).to_parquet(path, index=False)
-            paths.append(path)
+
+def write_parquet(tables: dict[str, list[dict]], folder: Path) -> list[Path]:
+    """Each table as ``NAME.parquet`` when pandas and pyarrow are installed (else nothing)."""
+    if not parquet_available():
+        return []
+    import pandas as pd
+
+    paths = []
+    for name in TABLES:
+        path = Path(folder) / f"{name}.parquet"
+        pd.DataFrame(tables[name]).to_parquet(path, index=False)
+        paths.append(path)
     return paths
 
 
@@ -169,6 +176,8 @@ def parse(value: str, column: str):
     """A CSV cell as the type it was written with: str, bool, int or float (nan and +-inf included)."""
     if column in STR_COLUMNS:
         return value
+    if value == "":  # a column this row does not have (SGD has no rho): missing, as in the DataFrame
+        return float("nan")
     if column in BOOL_COLUMNS:
         return value == "True"
     for kind in ((int, float) if column in INT_COLUMNS else (float,)):
@@ -186,8 +195,9 @@ def read(folder: Path, name: str) -> list[dict]:
 
 
 def redraw(folder: Path) -> list[Path]:
-    """Redraw a stored study's figure from its tables and manifest (nothing is simulated); the
-    manifest's file hashes follow. Returns the files written."""
+    """Redraw a stored study's figure from its tables and manifest, and their Parquet copies where
+    pandas and pyarrow are installed (nothing is simulated); the manifest's file hashes follow.
+    Returns the files written."""
     import json
 
     from simsam import plotting
@@ -199,9 +209,9 @@ def redraw(folder: Path) -> list[Path]:
         raise SimsamError(f"{str(folder)!r} has no curves.csv (written by an older simsam): rerun "
                           "`simsam run NAME --out DIR`, which reuses its stored runs")
     manifest = json.loads((folder / MANIFEST).read_text())
-    fig = plotting.experiment_figure(read(folder, "curves"), read(folder, "references"), read(folder, "verdicts"),
-                                     **manifest.get("figure", {}))
-    paths = plotting.save(fig, folder)
+    rows = {name: read(folder, name) for name in TABLES}
+    fig = plotting.experiment_figure(rows["curves"], rows["references"], rows["verdicts"], **manifest.get("figure", {}))
+    paths = plotting.save(fig, folder) + write_parquet(rows, folder)
     manifest["files"] = {**manifest.get("files", {}), **{p.name: sha256_file(p) for p in paths}}
     write_json(folder / MANIFEST, manifest)
     return [*paths, folder / MANIFEST]
