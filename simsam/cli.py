@@ -1,14 +1,18 @@
 """The ``simsam`` command line.
 
-  simsam run NAME|all|paper [--out DIR] [--seeds N] [--steps T] [--float32] [--quick] [--force] [--chunk K] [--reference-step | --pallas-step]
+  simsam run NAME|all|paper [--out DIR] [--seeds N] [--steps T] [--set FIELD=VALUE ...] [--float32] [--quick]
+                  [--quiet] [--force] [--chunk K] [--reference-step | --pallas-step]
                   [--process-id I --num-processes N] [--coordinator HOST:PORT | --coordinator auto]
   simsam merge NAME --num-processes N [same options as run]
   simsam check NAME [same options as run]
+  simsam report DIR
   simsam list
   simsam bench [--quick | --gpu-suite] [--json] [--out FILE] [--budget SECONDS]
 
 Bad input exits with status 2 and one line on stderr, never a traceback. ``run`` reuses the
 runs stored in DIR/runs and resumes an interrupted one (``--force`` recomputes), saying which.
+JAX, matplotlib and the experiments are imported only by the commands that need them, so that
+``--help``, ``list`` and argument errors answer at once (bench/startup.py measures it).
 """
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ import time
 from pathlib import Path
 
 from simsam.errors import SimsamError
+
+DEFAULT_OUT = Path("simsam-out")  # not tracked by git; `--out reports` regenerates the shipped reports
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,8 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="run an experiment and write its figure and tables",
         description="Run the experiment NAME (a script in experiments/) and write figure.png, "
-        "figure.pdf, summary.csv and, for curves with a theorem or exact dynamics, compliance.csv "
-        "into the output folder.",
+        "figure.pdf, summary.csv, the tidy tables verdicts.csv, curves.csv and references.csv (and "
+        "Parquet copies with the pandas extra) and, for curves with a theorem or exact dynamics, "
+        "compliance.csv into the output folder.",
     )
     _run_options(run)
     check = sub.add_parser(
@@ -57,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list experiments, problems, samplers, optimizers and theorems",
                    description="List what simsam offers, one name per line with a short description.")
 
+    rep = sub.add_parser(
+        "report", help="redraw the figures (and the index) of stored studies, without simulating",
+        description="Redraw figure.png and figure.pdf of the study in DIR, or of every study in its "
+        "subfolders (then DIR/index.md too), from their stored tables; nothing is simulated.",
+    )
+    rep.add_argument("dir", metavar="DIR", type=Path, help="a study folder written by `simsam run`, or a folder of them")
+
     bench = sub.add_parser(
         "bench", help="time the engine (run-steps per second) against a one-run NumPy loop",
         description="Time simulate() for each method, R, d, b and dtype on the device JAX has, with a "
@@ -76,11 +90,16 @@ def _run_options(p, distributed: bool = True) -> None:
     p.add_argument("name", metavar="NAME", help="experiment name (see `simsam list`), or `all`: every experiment, "
                    "each into OUT/NAME, then OUT/paper.md and OUT/index.md; or `paper`: the paper_* "
                    "experiments, then OUT/paper.md and OUT/index.md")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: reports/NAME; for `all`, reports)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"output folder (default: {DEFAULT_OUT}/NAME; for a group, {DEFAULT_OUT})")
     p.add_argument("--seeds", type=int, default=None, help="independent runs per curve (overrides the experiment's default)")
     p.add_argument("--steps", type=int, default=None, help="iterations per run, the horizon T (overrides the default)")
     p.add_argument("--float32", action="store_true", help="run the iterates in float32 (metrics stay float64)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a field of the experiment (seeds, steps, n_checkpoints, xscale, level, ...) or "
+                        "a hyperparameter of every curve that has it (gamma, rho, lam, ...); repeatable")
     p.add_argument("--quick", action="store_true", help="few seeds and steps: a smoke test, not a result")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--force", action="store_true", help="recompute, ignoring stored results and saved chunks in DIR/runs")
     step = p.add_mutually_exclusive_group()
     step.add_argument("--reference-step", action="store_true",
@@ -109,26 +128,10 @@ def _run_options(p, distributed: bool = True) -> None:
 GROUPS = {"all": "", "paper": "paper_"}
 
 
-def _first_line(obj) -> str:
-    doc = (getattr(obj, "__doc__", None) or "").strip()
-    return doc.splitlines()[0] if doc else ""
-
-
 def cmd_list(args) -> int:
-    from simsam import experiment, optimizers, problems, samplers
+    from simsam import catalog
 
-    sections = {
-        "experiments": experiment.available(),
-        "problems": {k: _first_line(v) for k, v in getattr(problems, "PROBLEMS", {}).items()},
-        "samplers": {k: _first_line(v) for k, v in getattr(samplers, "SAMPLERS", {}).items()},
-        "optimizers": {k: _first_line(v) for k, v in getattr(optimizers, "OPTIMIZERS", {}).items()},
-    }
-    try:
-        from simsam import theory
-
-        sections["theorems"] = {k: getattr(v, "title", _first_line(v)) for k, v in getattr(theory, "THEOREMS", {}).items()}
-    except ImportError:
-        pass
+    sections = {"experiments": catalog.experiments(), **catalog.load()}
     for title, items in sections.items():
         print(f"{title}:")
         for name, doc in items.items():
@@ -136,7 +139,24 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _check_args(args) -> None:
+    """What can be checked before anything heavy is imported: counts, the name, the --set syntax."""
+    from simsam import catalog
+    from simsam.errors import check_int
+
+    for flag, hi in (("seeds", None), ("steps", 2**31 - 2), ("--chunk", None)):
+        if (value := getattr(args, flag.lstrip("-"))) is not None:
+            check_int(flag, value, 1, hi)
+    names = catalog.experiments()
+    if args.name != "all" and args.name not in names:
+        raise SimsamError(f"unknown experiment {args.name!r}; available: {', '.join(names) or 'none found'}")
+    for setting in args.settings:
+        if "=" not in setting or not setting.partition("=")[0].strip():
+            raise SimsamError(f"--set takes FIELD=VALUE, got {setting!r}")
+
+
 def cmd_run(args, summary: bool = True) -> int:
+    _check_args(args)
     from simsam import experiment
     from simsam.engine.distributed import share_from
 
@@ -144,10 +164,10 @@ def cmd_run(args, summary: bool = True) -> int:
         args.share = share_from(args.process_id, args.num_processes, args.coordinator)
 
     if args.name not in GROUPS:
-        return _run_one(args, args.name, args.out if args.out is not None else Path("reports") / args.name, summary)
+        return _run_one(args, args.name, args.out if args.out is not None else DEFAULT_OUT / args.name, summary)
     from simsam.index import write_index
 
-    root = args.out if args.out is not None else Path("reports")
+    root = args.out if args.out is not None else DEFAULT_OUT
     names = [name for name in experiment.available() if name.startswith(GROUPS[args.name])]
     for name in names:
         print(f"== {name}", flush=True)
@@ -168,17 +188,19 @@ def _run_one(args, name: str, out: Path, summary: bool) -> int:
     chunk = None if args.chunk is None else check_int("--chunk", args.chunk, 1)
     opts = experiment.Options(seeds=args.seeds, steps=args.steps, quick=args.quick,
                               dtype="float32" if args.float32 else "float64")
-    exp = experiment.load(name, opts)
+    exp = experiment.override(experiment.load(name, opts), args.settings)
+    for line in experiment.describe(exp, opts.dtype):
+        print(line, flush=True)
     if args.quick:
         print(f"{exp.name}: --quick is a smoke test ({exp.seeds} seeds, {exp.steps} steps): its verdicts are not "
-              "results (a stochastic verdict needs at least 30 seeds against an upper bound, 1000 against exact "
-              "dynamics)", flush=True)
+              "results", flush=True)
     t0 = time.perf_counter()
     log = lambda msg: print(f"  {msg}", flush=True)  # noqa: E731
     path = "reference" if args.reference_step else "pallas" if args.pallas_step else "auto"
     share, merge = getattr(args, "share", None), getattr(args, "merge", None)
     if share is not None:
-        experiment.simulate_share(exp, out, share, dtype=opts.dtype, force=args.force, block=chunk, log=log, path=path)
+        experiment.simulate_share(exp, out, share, dtype=opts.dtype, progress=not args.quiet, force=args.force, block=chunk,
+                                  log=log, path=path)
         wait_for_all(share, f"shares of {exp.name}")
         if not share.coordinated or share.process_id != 0:
             then = ("process 0 writes the report" if share.coordinated else
@@ -190,7 +212,7 @@ def _run_one(args, name: str, out: Path, summary: bool) -> int:
         experiment.assemble_shares(exp, out, check_int("--num-processes", merge, 1), dtype=opts.dtype, force=args.force,
                                    log=log, path=path)
     res = experiment.run_experiment(exp, out, dtype=opts.dtype, force=args.force and merge is None, block=chunk,
-                                    log=log, path=path)
+                                    progress=not args.quiet, log=log, path=path)
     print(f"{exp.name}: {len(exp.curves)} curves x {exp.seeds} seeds x {exp.steps} steps "
           f"in {time.perf_counter() - t0:.1f}s")
     if summary:
@@ -201,10 +223,29 @@ def _run_one(args, name: str, out: Path, summary: bool) -> int:
     if res["checks"]:
         print("compliance (curve, reference, verdict):")
         report.print_table(res["checks"])
+        needed = max((r.get("seeds_needed", 0) for r in res["checks"]), default=0)
+        if needed > exp.seeds:
+            print(f"{exp.name}: {exp.seeds} seeds are too few for some verdicts: rerun with --seeds {needed} "
+                  f"(or --set seeds={needed})")
     elif not summary:
         print("no curve of this experiment names a theorem or exact dynamics")
     for f in res["files"]:
         print(f"  wrote {f}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from simsam import tables
+    from simsam.results import study_folders
+
+    folders = study_folders(args.dir)
+    for folder in folders:
+        for path in tables.redraw(folder):
+            print(f"wrote {path}")
+    if len(folders) > 1 or folders[0] != Path(args.dir):
+        from simsam.index import write_index
+
+        print(f"wrote {write_index(args.dir)}")
     return 0
 
 
@@ -231,7 +272,8 @@ def cmd_bench(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "check": cmd_check, "merge": cmd_merge, "list": cmd_list, "bench": cmd_bench}[args.command](args)
+        return {"run": cmd_run, "check": cmd_check, "merge": cmd_merge, "list": cmd_list, "report": cmd_report,
+                "bench": cmd_bench}[args.command](args)
     except SimsamError as e:
         print(f"simsam: error: {' '.join(str(e).split())}", file=sys.stderr)  # one line, whatever the message
         return 2

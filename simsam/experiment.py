@@ -15,12 +15,12 @@ report says what produced it (see :mod:`simsam.provenance`).
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import csv
 import dataclasses
 import importlib.util
 import io
-import os
 import re
 import sys
 import time
@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from simsam import report
+from simsam import catalog, report, tables
+from simsam.catalog import experiments_dir
 from simsam.engine import Result, linear_checkpoints, simulate, stack
 from simsam.engine.core import seed_array
 from simsam.engine.distributed import Share, assemble, share_kwargs
@@ -91,21 +92,9 @@ class CurveResult:
         return type(m)(*(a[self.index] for a in m))
 
 
-def experiments_dir() -> Path:
-    """``$SIMSAM_EXPERIMENTS`` or the ``experiments/`` folder beside the ``simsam`` package."""
-    env = os.environ.get("SIMSAM_EXPERIMENTS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "experiments"
-
-
 def available() -> dict[str, str]:
     """Experiment names with the first line of each script's docstring."""
-    out = {}
-    for path in sorted(experiments_dir().glob("*.py")):
-        if path.name.startswith("_"):
-            continue
-        doc = _load(path).__doc__ or ""
-        out[path.stem] = doc.strip().splitlines()[0] if doc.strip() else ""
-    return out
+    return catalog.experiments()
 
 
 def _load(path: Path):
@@ -136,6 +125,72 @@ def load(name: str, opts: Options) -> Experiment:
     if steps is not None:
         exp = dataclasses.replace(exp, steps=steps)
     return exp
+
+
+# --set FIELD=VALUE: the Experiment fields a user may change, with what each allows.
+SETTABLE = {"seeds": int, "steps": int, "n_checkpoints": int, "every_step": bool, "xaxis": ("iterations", "grad_evals"),
+            "xscale": ("linear", "log"), "metric": ("f_gap", "grad_norm2", "dist2"), "normalize": bool,
+            "level": float, "title": str, "description": str}
+
+
+def override(exp: Experiment, settings) -> Experiment:
+    """``exp`` with each ``FIELD=VALUE`` of ``settings`` applied: a field of the experiment (see
+    :data:`SETTABLE`), or a hyperparameter of every curve whose optimizer has it (gamma, rho, lam, ...)."""
+    hyper = sorted({k for c in exp.curves for k in c.params._fields})
+    for setting in settings:
+        field, sep, text = setting.partition("=")
+        field = field.strip()
+        if not sep or not field:
+            raise SimsamError(f"--set takes FIELD=VALUE, got {setting!r}")
+        if field in SETTABLE:
+            exp = dataclasses.replace(exp, **{field: _setting_value(field, text, SETTABLE[field])})
+        elif field in hyper:
+            value = _setting_value(field, text, float)
+            exp = dataclasses.replace(exp, curves=tuple(
+                dataclasses.replace(c, params=c.params._replace(**{field: value})) if field in c.params._fields else c
+                for c in exp.curves))
+        else:
+            raise SimsamError(f"--set: unknown field {field!r}; allowed: {', '.join(SETTABLE)} (the experiment) "
+                              f"or {', '.join(hyper)} (every curve's hyperparameter)")
+    return exp
+
+
+def _setting_value(field: str, text: str, kind):
+    text = text.strip()
+    if isinstance(kind, tuple):
+        if text not in kind:
+            raise SimsamError(f"--set {field} must be one of {', '.join(kind)}, got {text!r}")
+        return text
+    if kind is str:
+        return text
+    if kind is bool:
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise SimsamError(f"--set {field} must be true or false, got {text!r}")
+        return text.lower() in ("true", "1")
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = None
+    if kind is int:
+        return check_int(f"--set {field}", value if isinstance(value, int) else text, 1, 2**31 - 2)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
+        raise SimsamError(f"--set {field} must be a finite number, got {text!r}")
+    if field == "level" and not 0 < value < 1:
+        raise SimsamError(f"--set level must lie in (0, 1), got {value}")
+    return float(value)
+
+
+def describe(exp: Experiment, dtype: str) -> list[str]:
+    """The effective configuration of a run, one line for the study and one per curve."""
+    lines = [f"{exp.name}: {exp.seeds} seeds x {exp.steps} steps, {exp.n_checkpoints} checkpoints"
+             f"{' (every step)' if exp.every_step else ''}, {dtype}; plot {exp.metric}"
+             f"{' normalized' if exp.normalize else ''} against {exp.xaxis} ({exp.xscale} x), {exp.level:.0%} bands"]
+    for c in exp.curves:
+        point = ", ".join(f"{k} = {float(v):.6g}" for k, v in c.params._asdict().items())
+        refs = ", ".join([*c.theorems, *(["exact dynamics"] if c.exact is not None else [])]) or "none"
+        lines.append(f"  {c.label}: {c.optimizer.name} on {getattr(c.problem, 'name', type(c.problem).__name__)}, "
+                     f"sampler {getattr(c.sampler, 'name', 'none')}; {point}; references: {refs}")
+    return lines
 
 
 def _groups(curves) -> list[list[int]]:
@@ -261,31 +316,18 @@ def write_csv(rows: list[dict], path: Path) -> None:
     write_text(path, buf.getvalue())
 
 
-def plot(exp: Experiment, results: list[CurveResult], out: Path, checks=()) -> list[Path]:
-    """The figure: each curve's mean and band; each reference on ``exp.metric`` as a dashed line
-    (a theorem's bound, or the exact dynamics) in the curve's colour."""
+def figure_options(exp: Experiment) -> dict:
+    """What :func:`simsam.plotting.experiment_figure` needs besides the tables (kept in the manifest)."""
+    return {"title": exp.title, "xlabel": "stochastic gradient evaluations" if exp.xaxis == "grad_evals"
+            else "iteration $t$", "xscale": exp.xscale, "normalize": exp.normalize, "level": exp.level}
+
+
+def plot(exp: Experiment, tables: dict, out: Path) -> list[Path]:
+    """The figure (figure.png, figure.pdf) from the study's tidy tables (:mod:`simsam.tables`)."""
     from simsam import plotting
 
-    grad_evals = exp.xaxis == "grad_evals"
-    fig, ax = plotting.new_figure(exp.title, plotting.YLABELS[exp.metric],
-                                  "stochastic gradient evaluations" if grad_evals else "iteration $t$")
-    ax.set_xscale(exp.xscale)
-    for cr in results:
-        m = cr.mean_ci(exp.metric, exp.normalize, exp.level)
-        x = _x(cr, grad_evals)
-        line = plotting.plot_band(ax, x, m, f"{cr.curve.label} (mean, {exp.level:.0%} CI, {cr.result.seeds.size} seeds)")
-        for ck in checks:
-            if ck.row["curve"] == cr.curve.label and ck.bound is not None and ck.row["quantity"] == exp.metric:
-                what = "exact" if ck.row["reference"] == "exact dynamics" else f"bound {ck.row['reference']}"
-                xb = np.interp(ck.checkpoints, cr.result.checkpoints, x)
-                plotting.plot_reference(ax, xb, ck.bound, line.get_color(), f"{cr.curve.label}: {what} ({ck.row['verdict']})")
-    ax.legend(fontsize=7)
+    fig = plotting.experiment_figure(tables["curves"], tables["references"], tables["verdicts"], **figure_options(exp))
     return plotting.save(fig, out)
-
-
-def _x(cr: CurveResult, grad_evals: bool) -> np.ndarray:
-    """The x-axis of a curve: its checkpoints, or the mean gradient evaluations at them."""
-    return cr.result.n_grad[cr.index].mean(axis=0) if grad_evals else cr.result.checkpoints
 
 
 def script(name: str):
@@ -321,6 +363,7 @@ def _manifest(exp: Experiment, dtype: str, results: list[CurveResult], files: li
     runs = {id(cr.result): cr.result.meta for cr in results}  # one entry per simulated group
     return {
         "experiment": exp.name, "title": exp.title, "seeds": exp.seeds, "steps": exp.steps, "dtype": dtype,
+        "figure": figure_options(exp),
         "runs": [{"file": None if m["run_id"] is None else f"runs/{m['run_id']}.npz", "optimizer": m["optimizer"],
                   "source": m["source"], "path": m["path"]} for m in runs.values()],
         "files": {f.name: sha256_file(f) for f in files},
@@ -331,7 +374,8 @@ def _manifest(exp: Experiment, dtype: str, results: list[CurveResult], files: li
 def run_experiment(exp: Experiment, out: Path, dtype: str = "float64", progress: bool | None = None,
                    force: bool = False, block: int | None = None,
                    log: Callable[[str], None] | None = None, path: str = "auto") -> dict:
-    """Simulate every curve, then write summary.csv, figure.png/.pdf and manifest.json into ``out``.
+    """Simulate every curve, then write summary.csv, compliance.csv, the tidy tables of
+    :mod:`simsam.tables`, figure.png/.pdf and manifest.json into ``out``.
 
     Runs are reused from, resumed from and stored in ``out/runs`` (``force``: recompute them);
     a chunk is saved every ``block`` checkpoints; ``path="reference"`` runs every curve with the
@@ -339,6 +383,10 @@ def run_experiment(exp: Experiment, out: Path, dtype: str = "float64", progress:
     renamed into ``out`` only once complete, its manifest last: on any failure ``out`` holds no part
     of it.
     """
+    labels = [c.label for c in exp.curves]
+    if len(set(labels)) != len(labels):  # the tables and the figure key curves by label
+        twice = sorted({lab for lab in labels if labels.count(lab) > 1})
+        raise SimsamError(f"curve labels must be unique within an experiment; repeated: {', '.join(map(repr, twice))}")
     out = Path(out)
     created = _prepare_out(out)
     t0 = time.perf_counter()
@@ -346,9 +394,10 @@ def run_experiment(exp: Experiment, out: Path, dtype: str = "float64", progress:
         results = simulate_curves(exp, dtype, progress, RunStore(out / "runs"), force, block, log, path)
         rows = summary_rows(exp, results)
         checked = report.checks(results, exp.normalize)
+        tidy = tables.build(exp, results, checked)
         with staging(out) as stage:
             write_csv(rows, stage / "summary.csv")
-            files = [stage / "summary.csv", *plot(exp, results, stage, checked)]
+            files = [stage / "summary.csv", *tables.write(tidy, stage), *plot(exp, tidy, stage)]
             if checked:
                 write_csv([c.row for c in checked], stage / "compliance.csv")
                 files.append(stage / "compliance.csv")

@@ -30,7 +30,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 GIT_TIMEOUT_S = 10.0  # a git call that hangs (network file system, lock) must not stall a run
 # Modules that only present results or derive things from them, never run inside ``simulate``:
 # editing them must not throw away stored runs. Everything else (a new module too) is hashed.
-NOT_SIMULATION = ("cli.py", "experiment.py", "plotting.py", "provenance.py", "report.py", "index.py",
+NOT_SIMULATION = ("cli.py", "experiment.py", "plotting.py", "provenance.py", "report.py", "index.py", "tables.py",
+                  "results.py", "catalog.py",
                   "estimators/", "theory/")
 
 

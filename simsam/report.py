@@ -24,11 +24,13 @@ import math
 import numpy as np
 
 from simsam.errors import SimsamError
-from simsam.estimators import fit_linear_rate, fit_sublinear_exponent, verdict
+from simsam.estimators import fit_linear_rate, fit_sublinear_exponent, mean_ci, verdict
+from simsam.estimators.compliance import MIN_SEEDS, MIN_SEEDS_TIGHT, REL_MARGIN
 
 # The rate is fitted where the mean is still at least this many times its final level, so that a
 # plateau (the noise neighbourhood of a constant-step run) does not flatten the fitted transient.
 RATE_WINDOW_FACTOR = 10.0
+LEVEL = 0.95  # of the band drawn around a tested quantity that is not the plotted metric
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Check:
     checkpoints: np.ndarray | None = None  # where ``mean`` and ``bound`` live
     bound: np.ndarray | None = None  # the reference at those checkpoints (normalised like the plot)
     mean: np.ndarray | None = None  # the empirical mean of the tested quantity (same normalisation)
+    lo: np.ndarray | None = None  # its confidence band (level ``LEVEL``)
+    hi: np.ndarray | None = None
 
 
 def _hyper(params, g: int) -> dict:
@@ -131,12 +135,34 @@ def _rates(values, bound, t, sublinear: bool, deterministic: bool):
     return emp, theo
 
 
-def _fmt_rate(fit) -> str:
+def _rate_columns(name: str, fit) -> dict:
+    """A fitted rate as three numeric columns (NaN where there is no fit): ``name``, ``name_lo``, ``name_hi``."""
     if fit is None:
-        return ""
-    if fit.lo == fit.hi:
-        return f"{fit.rate:.8g}"
-    return f"{fit.rate:.8g} [{fit.lo:.8g}, {fit.hi:.8g}]"
+        return {name: math.nan, f"{name}_lo": math.nan, f"{name}_hi": math.nan}
+    return {name: float(fit.rate), f"{name}_lo": float(fit.lo), f"{name}_hi": float(fit.hi)}
+
+
+def seeds_needed(values, bound, kind: str, out) -> int | None:
+    """For an ``inconclusive`` stochastic verdict, about how many seeds would let it conclude: the
+    verdict's minimum when there are fewer, else the count at which the simultaneous confidence limit
+    (mean + z* se, with se ~ 1/sqrt(S)) clears the bound at its tightest checkpoint (ours: the
+    standard errors and z* of this run, held fixed). None when no seed count would (the mean itself
+    is past the bound, or the verdict is not an inconclusive stochastic one)."""
+    if out.verdict != "inconclusive" or out.deterministic or not out.conditions_met:
+        return None
+    S = values.shape[0]
+    floor = MIN_SEEDS if kind == "upper" else MIN_SEEDS_TIGHT
+    if S < floor:
+        return floor
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = values.mean(axis=0)
+        se = values.std(axis=0, ddof=1) / np.sqrt(S)
+        room = (bound - mean) if kind == "upper" else (REL_MARGIN * np.abs(bound) - np.abs(mean - bound))
+        tested = np.isfinite(bound) & np.isfinite(mean) & (se > 0)
+        if not tested.any() or (room[tested] <= 0).any():
+            return None
+        need = S * (out.z_crit * se[tested] / room[tested]) ** 2
+    return max(int(math.ceil(float(np.max(need)))), S + 1)
 
 
 def check_theorem(name: str, curve, result, g: int, normalize: bool) -> Check:
@@ -203,21 +229,26 @@ def _judge(row, values, bound, t, kind, sublinear, start=None) -> Check:
     out = verdict(v, bound, t, kind=kind, deterministic=deterministic)
     emp, theo = _rates(v, bound, t, sublinear, deterministic)
     says, why_not = informative(bound, t, start, kind) if start is not None else (True, "")
+    needed = seeds_needed(v, bound, kind, out)
     row.update({
         "rate_kind": "exponent a of t^-a" if sublinear else "linear rate q of q^t",
-        "fitted_rate": _fmt_rate(emp),
-        "theoretical_rate": _fmt_rate(theo),
+        **_rate_columns("fitted_rate", emp),
+        **_rate_columns("theoretical_rate", theo),
         "tightness_end": out.tightness_end,
         "verdict": out.verdict if says else f"{out.verdict} (vacuous)",
         "informative": says,
         "worst_t": out.worst_t,
         "worst_z": out.worst_z,
+        "z_crit": out.z_crit,
+        "margin": out.margin,
         "seeds": out.n_seeds,
+        "seeds_needed": 0 if needed is None else needed,  # 0: none needed, or no count would do
         "diverged": out.n_diverged,
         "deterministic": deterministic,
         "reason": out.reason if says else f"{out.reason}; {why_not}",
     })
-    return Check(row, t, bound, v.mean(axis=0))
+    band = mean_ci(v, axis=0, level=LEVEL)
+    return Check(row, t, bound, band.mean, band.lo, band.hi)
 
 
 def checks(curve_results, normalize: bool) -> list[Check]:
@@ -246,5 +277,15 @@ def print_table(rows: list[dict], stream=None) -> None:
             f" conditions: {cond or 'ok'}\n"
         )
         if "fitted_rate" in r:
-            stream.write(f"  {'':<26} {r['rate_kind']}: fitted {r['fitted_rate'] or '-'}, theory {r['theoretical_rate'] or '-'};"
-                         f" tightness at end {tight:.3g}; {r['reason']}\n")
+            stream.write(f"  {'':<26} {r['rate_kind']}: fitted {_fmt_rate(r, 'fitted_rate')}, theory "
+                         f"{_fmt_rate(r, 'theoretical_rate')}; tightness at end {tight:.3g}; {r['reason']}\n")
+        if r.get("seeds_needed", 0) > 0:
+            stream.write(f"  {'':<26} a verdict needs about {r['seeds_needed']} seeds (--seeds {r['seeds_needed']});"
+                         f" this run has {r['seeds']}\n")
+
+
+def _fmt_rate(row: dict, name: str) -> str:
+    rate, lo, hi = row[name], row[f"{name}_lo"], row[f"{name}_hi"]
+    if math.isnan(rate):
+        return "-"
+    return f"{rate:.8g}" if lo == hi else f"{rate:.8g} [{lo:.8g}, {hi:.8g}]"

@@ -363,7 +363,8 @@ def test_cli_full_disk_at_every_write_leaves_nothing_half_written(tmp_path, caps
     run that gets through resumes from what the failed attempts saved and equals a clean run.
     (Figures are stubbed: drawing them is slow and writes nothing through the store.)"""
     monkeypatch.setattr(experiment, "plot", quick_plot)
-    argv = ["run", "quickstart", "--seeds", "2", "--steps", "20", "--chunk", "8"]
+    # --quiet: progress lines (on stderr when it is not a terminal) would precede the error line
+    argv = ["run", "quickstart", "--seeds", "2", "--steps", "20", "--chunk", "8", "--quiet"]
     assert run_cli([*argv, "--out", tmp_path / "clean"], capsys)[0] == 0
     out = tmp_path / "full"
     real_fsync, calls = os.fsync, []

@@ -21,7 +21,7 @@ import pytest
 
 import simsam
 import simsam.provenance as provenance
-from simsam import optimizers
+from simsam import optimizers, tables
 from simsam.engine.core import Carry, Snapshot, _safe_step, simulate
 from simsam.errors import SimsamError
 from simsam.experiment import experiments_dir, load, Options, run_experiment
@@ -390,7 +390,9 @@ def test_run_experiment_reuses_runs_and_writes_provenance(tiny_experiments, tmp_
     assert [m for m in log if "cached" in m] and (out / "summary.csv").read_bytes() == csv
     for a, b in zip(first["results"], second["results"]):
         assert_same(a.result, b.result)
+    parquet = [f"{t}.parquet" for t in tables.TABLES] if tables.parquet_available() else []
     assert files_under(out) == sorted(["figure.pdf", "figure.png", "manifest.json", "summary.csv",
+                                       *(f"{t}.csv" for t in tables.TABLES), *parquet,
                                        *(f"runs/{cr.result.meta['run_id']}.{ext}" for cr in first["results"][:1]
                                          for ext in ("json", "npz"))])
     report = json.loads((out / "manifest.json").read_text())
@@ -449,7 +451,8 @@ def test_a_killed_run_resumes_to_exactly_the_uninterrupted_result(tiny_experimen
         assert (out / "runs" / name).read_bytes() == (clean / "runs" / name).read_bytes()
     assert not [f for f in files_under(out) if ".tmp" in f or "partial" in f]
     # computed, resumed and cached give the same report: the cached rerun writes the same bytes
-    computed = {f: (clean / f).read_bytes() for f in ("summary.csv", "compliance.csv") if (clean / f).exists()}
+    computed = {f: (clean / f).read_bytes() for f in ("summary.csv", "compliance.csv", *(f"{t}.csv" for t in tables.TABLES))
+                if (clean / f).exists()}
     assert "cached" in run_experiment(load("tiny", Options(steps=steps)), clean)["results"][0].result.meta["source"]
     for f, data in computed.items():
         assert (clean / f).read_bytes() == data, f"{f} differs between the computed and the cached run"

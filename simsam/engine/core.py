@@ -360,7 +360,8 @@ def simulate(
       dtype: "float64" (default) or "float32" for the iterates; metrics are always computed in
         the problem's float64.
       block: checkpoints per compiled block (default: all of them up to 64).
-      progress: show a progress bar on stderr (default: when stderr is a terminal).
+      progress: show progress on stderr: None (default) where it is live (a terminal, a notebook),
+        True everywhere (plain periodic lines in a log), False never (engine/progress.py).
       resume: a :class:`Snapshot` of this same run (from ``on_block``) to continue from.
       on_block: called with a :class:`Snapshot` after every completed block (this copies the
         carry to the host once per block; without it nothing is copied).
@@ -413,21 +414,24 @@ def simulate(
     padded = np.concatenate([ckpts[done:], np.full(n_blocks * block - (K - done), ckpts[-1])])
     starts = np.concatenate([[ckpts[done - 1] if done else 0], padded[:-1]])
     bar = Progress(total=steps, label=label or optimizer.name, enabled=progress)
+    bar.compiling()
     t_start = time.perf_counter()
-    for j in range(n_blocks):
-        sl = slice(j * block, (j + 1) * block)
-        carry, m = _run_block(
-            carry, oracle, problem, params_runs, run_keys,
-            jnp.asarray(starts[sl], jnp.int32), jnp.asarray(padded[sl], jnp.int32),
-            optimizer=optimizer, blowup=blowup_threshold(jdtype), layout=layout, step=step,
-        )
-        records.append(drop_padding(m, R, axis=1))
-        bar.update(int(padded[sl][-1]))
-        if on_block is not None:
-            n_done = min(done + (j + 1) * block, K)
-            leaves = [np.asarray(a) for a in jax.tree_util.tree_leaves(drop_padding(carry, R))]
-            on_block(Snapshot(n_done, leaves, Metrics(*(np.concatenate(f)[:n_done] for f in zip(*records)))))
-    bar.close()
+    try:
+        for j in range(n_blocks):
+            sl = slice(j * block, (j + 1) * block)
+            carry, m = _run_block(
+                carry, oracle, problem, params_runs, run_keys,
+                jnp.asarray(starts[sl], jnp.int32), jnp.asarray(padded[sl], jnp.int32),
+                optimizer=optimizer, blowup=blowup_threshold(jdtype), layout=layout, step=step,
+            )
+            records.append(drop_padding(m, R, axis=1))
+            bar.update(int(padded[sl][-1]))
+            if on_block is not None:
+                n_done = min(done + (j + 1) * block, K)
+                leaves = [np.asarray(a) for a in jax.tree_util.tree_leaves(drop_padding(carry, R))]
+                on_block(Snapshot(n_done, leaves, Metrics(*(np.concatenate(f)[:n_done] for f in zip(*records)))))
+    finally:  # a failed or interrupted run leaves no ticking line behind
+        bar.close()
     wall = time.perf_counter() - t_start
     carry = drop_padding(carry, R)
 

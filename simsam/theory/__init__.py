@@ -4,6 +4,7 @@ next to the modules; ``FINDINGS.md`` records what simulation taught us about the
 
 ``THEOREMS`` maps a name to a theorem object; ``simsam list`` / ``simsam check`` read it.
 """
+import simsam._x64  # noqa: F401  (float64 on before any array is built)
 from simsam.theory.base import Admissible, Assumption, Assumptions, Condition, Constants, Theorem
 from simsam.theory.sgd_abc import SGDABCNonconvex, SGDABCPL
 from simsam.theory.unified_sam_decreasing import UnifiedSAMDecreasing

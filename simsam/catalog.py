@@ -1,0 +1,68 @@
+"""What ``simsam list`` shows, without importing JAX: the experiments' docstrings read from their
+source (not executed), and the registries of problems, samplers, optimizers and theorems from
+``catalog.json``, which ``python -m simsam.catalog`` regenerates from the registries themselves
+(tests/test_startup.py checks that it is current).
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+from pathlib import Path
+
+CATALOG = Path(__file__).resolve().parent / "catalog.json"
+SECTIONS = ("problems", "samplers", "optimizers", "theorems")
+
+
+def experiments_dir() -> Path:
+    """``$SIMSAM_EXPERIMENTS`` or the ``experiments/`` folder beside the ``simsam`` package."""
+    env = os.environ.get("SIMSAM_EXPERIMENTS")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "experiments"
+
+
+def experiments() -> dict[str, str]:
+    """Experiment names with the first line of each script's docstring (read, not run)."""
+    out = {}
+    for path in sorted(experiments_dir().glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+        except (SyntaxError, UnicodeDecodeError, OSError) as e:
+            doc = f"(cannot be read: {type(e).__name__})"
+        out[path.stem] = doc.strip().splitlines()[0] if doc.strip() else ""
+    return out
+
+
+def _first_line(obj) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+def build() -> dict[str, dict[str, str]]:
+    """The registries' names and one-line descriptions (imports JAX)."""
+    from simsam import optimizers, problems, samplers, theory
+
+    return {
+        "problems": {k: _first_line(v) for k, v in problems.PROBLEMS.items()},
+        "samplers": {k: _first_line(v) for k, v in samplers.SAMPLERS.items()},
+        "optimizers": {k: _first_line(v) for k, v in optimizers.OPTIMIZERS.items()},
+        "theorems": {k: getattr(v, "title", _first_line(v)) for k, v in theory.THEOREMS.items()},
+    }
+
+
+def load() -> dict[str, dict[str, str]]:
+    """The stored registries (``catalog.json``), or built from the registries if it is missing."""
+    try:
+        return json.loads(CATALOG.read_text())
+    except (OSError, ValueError):
+        return build()
+
+
+def render(catalog: dict) -> str:
+    return json.dumps(catalog, indent=1, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    CATALOG.write_text(render(build()))
+    print(f"wrote {CATALOG}")
