@@ -56,7 +56,7 @@ def test_tables_are_tidy_and_typed(study):
 def test_run_prints_configuration_and_the_seeds_a_verdict_needs(study):
     _, printed = study
     assert "quickstart: 8 seeds x 300 steps" in printed
-    assert "lambda = 0.5: unified_sam on ridge" in printed and "lam = 0.5" in printed
+    assert "lambda = 0.5: unified_sam on paper_ridge" in printed and "lam = 0.5" in printed
     assert "rerun with --seeds 30" in printed
 
 
