@@ -16,7 +16,7 @@ from simsam.problems.least_squares import (
 from simsam.problems.logistic import Logistic, logistic, logistic_from_arrays
 from simsam.problems.nonconvex import MU_KARIMI, MU_TIGHT, NonconvexPL, nonconvex_pl
 from simsam.problems.nqm import NQM, nqm, nqm_random
-from simsam.problems.paper import paper_least_squares, paper_logistic, paper_ridge
+from simsam.problems.paper import paper_least_squares, paper_logistic, paper_ridge, paper_ridge_spectrum
 from simsam.problems.quadratic import Quadratic, quadratic, quadratic_from_spectrum
 
 PROBLEMS: dict[str, Callable] = {
@@ -35,6 +35,6 @@ __all__ = [
     "NonconvexPL", "nonconvex_pl", "MU_KARIMI", "MU_TIGHT",
     "Quadratic", "quadratic", "quadratic_from_spectrum",
     "NQM", "nqm", "nqm_random",
-    "paper_ridge", "paper_least_squares", "paper_logistic",
+    "paper_ridge", "paper_ridge_spectrum", "paper_least_squares", "paper_logistic",
     "PROBLEMS",
 ]
