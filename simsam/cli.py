@@ -148,7 +148,7 @@ def _check_args(args) -> None:
         if (value := getattr(args, flag.lstrip("-"))) is not None:
             check_int(flag, value, 1, hi)
     names = catalog.experiments()
-    if args.name != "all" and args.name not in names:
+    if args.name not in GROUPS and args.name not in names:
         raise SimsamError(f"unknown experiment {args.name!r}; available: {', '.join(names) or 'none found'}")
     for setting in args.settings:
         if "=" not in setting or not setting.partition("=")[0].strip():
