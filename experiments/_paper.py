@@ -9,8 +9,9 @@ Curves record once per epoch (n iterations) and plot (f(x_t) - f*) / (f(x_0) - f
 
 Settings come from the published notebook ``numpy_exps/exps.ipynb`` (its code cells; cells counted
 from 0: cell 0 imports and sets ``seed = 3107``, cell 1 is the "Deterministic Experiments" heading).
-Each experiment's docstring cites the cell it reproduces; ``seeds`` is that cell's ``trials``
-(PAPER.md, "Notebook settings").
+Each experiment's docstring cites the cell it reproduces; ``CELL_TRIALS`` is that cell's ``trials``
+(PAPER.md, "Notebook settings"). Full mode runs ``TRIALS`` seeds: at least 200 wherever the runs are
+stochastic (the cells ran 1 to 5 trials, too few for a verdict), 1000 where that is affordable.
 """
 from simsam.experiment import Curve, Experiment
 from simsam.optimizers import UnifiedSAM
@@ -54,7 +55,8 @@ def curve(label: str, problem, sampler, opt, steps: dict, lam: float, theorem: s
 def experiment(name: str, title: str, curves, opts, *, n: int, epochs: int, quick_epochs: int,
                seeds: int, doc: str = "") -> Experiment:
     """The paper's axes: ``epochs`` epochs of n iterations, one record per epoch (at most 1000).
-    ``seeds``: the notebook cell's ``trials`` (never more); quick mode runs at most 16."""
+    ``seeds``: the full-mode seed count (each module's ``TRIALS``; its ``CELL_TRIALS`` is the
+    notebook cell's ``trials``); quick mode runs at most 16."""
     e = quick_epochs if opts.quick else epochs
     return Experiment(name=name, title=title, curves=tuple(curves), seeds=min(seeds, 16) if opts.quick else seeds,
                       steps=e * n, n_checkpoints=min(e, 1000), description=doc)
