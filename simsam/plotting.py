@@ -144,10 +144,15 @@ def experiment_figure(curves, references=(), verdicts=(), *, title: str = "", xl
         fig.legend(handles=handles, loc="outside right center", fontsize=7, ncols=ncol, frameon=False,
                    handlelength=3.2)
         # Room for the legend beside the panels, and for its height plus a title above it.
+        # The height counts text lines, not entries: a wrapped label takes two or three.
+        lines = sum(h.get_label().count("\n") + 1 for h in handles)
         fig.set_size_inches(PANEL_SIZE[0] * ncols + 2.6 * ncol,
-                            max(PANEL_SIZE[1] * nrows, 0.16 * min(len(handles), LEGEND_ROWS) + 1.2))
-        if title:  # wrapped to the panels' width (~0.55 em per character), so it clears the legend
-            fig.suptitle(wrap(title, int(PANEL_SIZE[0] * ncols * 72 / (11 * 0.55))), fontsize=11)
+                            max(PANEL_SIZE[1] * nrows, 0.13 * math.ceil(lines / ncol) + 0.25 * len(handles) / ncol + 1.2))
+        if title:  # wrapped to the panels' width (~0.55 em per character) and centred over the panels,
+            # not over the whole figure (whose right part is the legend's), so it clears the legend
+            width = fig.get_size_inches()[0]
+            fig.suptitle(wrap(title, int(PANEL_SIZE[0] * ncols * 72 / (11 * 0.55))), fontsize=11,
+                         x=PANEL_SIZE[0] * ncols / (2 * width))
     return fig
 
 

@@ -138,3 +138,19 @@ def test_quickstart_quick_prints(tmp_path):
 def test_every_shipped_experiment_prints(name, tmp_path):
     fig, rows = render_study(name, tmp_path)
     assert_printable(fig, rows["verdicts"])
+
+
+def test_one_panel_title_clears_a_tall_legend():
+    """A one-panel study with long labels: the legend is about as tall as the figure, so a title
+    centred over the whole figure (panels and legend) ran into the legend's first entries
+    (seen in the full-mode paper_importance figure)."""
+    curves, references, verdicts = synthetic_study(6)
+    for row in curves + references:
+        row["panel"] = "one problem"
+    long = {f"curve {i}": f"published, importance, not reweighted, lambda = {i} (curve {i})" for i in range(6)}
+    for row in curves + references + verdicts:
+        row["curve"] = long[row["curve"]]
+    fig = plotting.experiment_figure(curves, references, verdicts, xlabel="iteration $t$",
+                                     title="Paper 4.1: importance vs uniform sampling, Unified SAM (lambda 0.5, 1), "
+                                           "the authors' RidgeRegression_")
+    assert_printable(fig, verdicts)
