@@ -3,15 +3,25 @@
 Notebook: two saved cells (``save_flag = True``; verified sources) with ``prob_name = 'ridgereg'``
 (:func:`paper_ridge`), n = d = 100, ``lambd_reg = 3/n``, ``cond_num = 10``, ``cons = True``,
 ``epochs = 10000``, ``dec_flag = True``, ``run_exp_`` (single element, uniform; a constant-step and
-a decreasing-step curve per lambda): lambda 0 with ``trials = 1`` (the cell ending near character
-474,000 of exps.ipynb) and lambda 0.5 with ``trials = 5`` (near character 596,000). Two unsaved
-1000-epoch cells follow (lambda 0.5 and 1, 1 trial) whose printouts (gamma = 2/L_max,
-rho = 1/(4 L_max)) come from a code version with A = B = 0; they are not reproduced.
+a decreasing-step curve per lambda), after the markdown heading "Decreasing": lambda 0 with
+``trials = 1`` (outputs from about character 401,500 of exps.ipynb, source near 486,300) and
+lambda 0.5 with ``trials = 5`` (outputs from about 488,300, source near 592,700). A notebook stores a
+cell's outputs BEFORE its source, so each printout belongs to the source that follows it.
 Decreasing schedule (``methods.py``): rho_t = min(rho*, 1/(2t+1)), gamma_t = min(gamma*,
-(2t+1)/((t+1)^2 mu)), t from 0 (Theorem 3.5's). NOT established: the steps rho*, gamma* of the
-saved cells (their printouts were not read); this uses ``exp_script.py``'s ``run_exp_`` rule
-(the authors' rule, A = L_max, B = 0, "L" = L_max), while the importance cells' printouts show the
-notebook also ran the older rule (paper_importance).
+(2t+1)/((t+1)^2 mu)), t from 0 (Theorem 3.5's).
+
+Steps rho*, gamma* (the cells' printouts, read): both cells print "Ridge Regression: mu=0.031...,
+L=0.1299..., L_avg=2.2091438589097954, L_max=3.1165727892355504" (:func:`paper_ridge` reproduces
+them). The lambda 0 cell (executed, ``execution_count`` 4; its printed file name matches its source:
+``epochs=10000_trials=1``) printed rho* = gamma* = 0.0003989487951238565 for both curves:
+``exp_script.py``'s ``run_exp_`` rule (the authors' rule, A = L_max, B = 0, "L" = L_max) gives that
+to 3e-16, and this experiment uses it. The lambda 0.5 cell's stored printout is STALE: its file name
+says ``epochs=1000_trials=1`` while its source says 10000 epochs, 5 trials (never rerun,
+``execution_count`` null); it shows rho = 1/(4 L_max) = 0.0802163199471819 and gamma = 2/L_max =
+0.6417305595774552, the rule with A = B = 0 (an older code version). So the steps behind the saved
+lambda 0.5 figure are not recorded; this uses the authors' rule for lambda 0.5 too (rho* = 1.596e-3,
+gamma* = 3.989e-4), the code that produced the lambda 0 cell. The cell after these (unsaved; printout
+lambda 1, ``epochs=1000_trials=1``, the same A = B = 0 steps) is not reproduced.
 
 EPS = 1e-7 in the normalisation. The clean curves (norm_eps = 0) differ from these only by that
 EPS, whose effect paper_lambda measures; they are not rerun here. One seed count per experiment:
