@@ -4,7 +4,10 @@ Notebook: the last cell (verified source): ``prob_name = 'ridgereg'`` (:func:`pa
 n = d = 100, reg = 3/n, their cond-10 construction, cond(Hessian) 4.19, L_max / mu 101,
 consistent labels), ``epochs = 10000``, ``trials = 1``, ``lambd_list = [0.0, 0.5, 1.0]``, no
 decreasing or importance flag, run with ``my_run_exp_``, a function defined in the notebook whose
-definition was NOT located (PAPER.md): its step rule is not established. This uses
+definition was NOT located (PAPER.md): its step rule is not established. The cell has
+``save_flag = False`` (read at the end of exps.ipynb, near character 1,291,000): this run did not
+save a figure; its stored output ends with the printed name
+``ridgereg_n=100_d=100_lambda=0.03_A=10.0_cons_epochs=10000_trials=1_lambdas=0.0_0.5_1.0_``. This uses
 ``exp_script.py``'s ``run_exp_`` rule (the authors' rule with A = L_max, B = 0, "L" = L_max), which
 is Theorem 3.2's ``step_sizes`` for uniform single-element sampling (with or without replacement
 is the same for one element). published: EPS = 1e-7 in the normalisation; clean: none (at
