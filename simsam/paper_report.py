@@ -64,7 +64,8 @@ def _judge_sweep(rows, checks):
 
 
 def _judge_lambda(rows, checks):
-    pub = {c: r for c, r in rows.items() if c.startswith("published")}
+    # the authors'-rule curves ("published: ..."); paper_lambda's older-rule curves are shown beside them
+    pub = {c: r for c, r in rows.items() if c.startswith("published:")}
     order = sorted(pub, key=lambda c: _final(pub[c])[0])
     held = [c for c in checks if checks[c]["verdict"].startswith("holds")]
     sam_last = order[-1].endswith("lambda = 1") if order else False

@@ -261,3 +261,36 @@ def test_run_paper_group_writes_the_reproduction_table(tmp_path, monkeypatch, ca
     assert "| Decreasing vs constant steps | `paper_decreasing` |" in text and "not run" in text
     assert "mean 6.29, range 2.88-9.63" in text
     assert "14.0% at n = 20, b = 5" in text
+
+
+def test_ridge_is_the_decreasing_cells_problem_and_their_steps():
+    """The saved "Decreasing" cells' printouts (exps.ipynb): paper_ridge's constants, and the lambda 0
+    cell's rho* = gamma* = the authors' rule; the lambda 0.5 cell's stale printout is the A = B = 0 rule."""
+    P = _paper_helpers()
+    p = paper_ridge()
+    # "Ridge Regression: mu=0.031000000000000003, L=0.12999999999999856, L_avg=2.2091438589097954,
+    #  L_max=3.1165727892355504"
+    assert (float(p.mu), float(p.L)) == pytest.approx((0.031, 0.13), rel=FINGERPRINT_RTOL)
+    assert (p.L_max, p.L_avg) == pytest.approx((3.1165727892355504, 2.2091438589097954), rel=FINGERPRINT_RTOL)
+    s = P.theorem_steps(p, Uniform(p.n), 0.0)  # "lambd=0.0, rho=0.0003989487951238565, gamma=0.0003989..."
+    assert (s["rho"], s["gamma"]) == pytest.approx((0.0003989487951238565,) * 2, rel=FINGERPRINT_RTOL)
+    # lambda 0.5 cell (stale output of a 1000-epoch run): rho = 1/(4 L_max), gamma = 2/L_max.
+    assert (1 / (4 * p.L_max), 2 / p.L_max) == pytest.approx((0.0802163199471819, 0.6417305595774552),
+                                                              rel=FINGERPRINT_RTOL)
+
+
+def test_ridge_steps_are_my_run_exp_s_printout():
+    """The notebook's last cell (my_run_exp_, execution_count 13) printed both rules' steps on paper_ridge:
+    "old" = the older rule, "new" = the authors' rule; paper_lambda runs both."""
+    P = _paper_helpers()
+    p = paper_ridge()
+    printed = {  # lambda: ((rho, gamma) old, (rho, gamma) new)
+        0.0: ((0.0007939489551165805, 0.0007978878198657325), (0.0003989487951238565, 0.0003989487951238565)),
+        0.5: ((0.0031293364453178927, 0.0007978596451592998), (0.001595795180495426, 0.0003989487951238565)),
+        1.0: ((0.1604326398943638, 0.0007978975902477129), (0.0802163199471819, 0.0003989487951238565)),
+    }
+    for lam, (old, new) in printed.items():
+        s_old = P.theorem_steps(p, Uniform(p.n), lam, rule="older")
+        s_new = P.theorem_steps(p, Uniform(p.n), lam)
+        assert (s_old["rho"], s_old["gamma"]) == pytest.approx(old, rel=FINGERPRINT_RTOL)
+        assert (s_new["rho"], s_new["gamma"]) == pytest.approx(new, rel=FINGERPRINT_RTOL)
