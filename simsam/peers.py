@@ -30,6 +30,7 @@ import functools
 import os
 import statistics
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -328,7 +329,7 @@ def peak_flops(dtype: str, target_s: float = 0.3) -> dict:
 def nominal_peak(dtype: str) -> float | None:
     """vector lanes x 2 FMA units x 2 flops x cores x MHz of /proc/cpuinfo; None where unknown."""
     try:
-        text = open("/proc/cpuinfo").read()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return None
     flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
