@@ -18,6 +18,11 @@ reconstruction of that code's structure, not the code itself (which REFERENCE ti
 microseconds a step on a 2-core machine); it is the same algorithm as the engine's, which
 ``tests/test_bench.py`` checks by feeding it the engine's random indices.
 
+The peers (``simsam/peers.py``: the one-run NumPy loop, all runs batched in NumPy, naive JAX and
+numba) run the same algorithm on the same problem, and are timed in the same process as the engine;
+each row of Unified SAM and SGD carries their run-steps per second, the engine's ratio to the best
+of them and the fraction of the machine's peak the engine reaches (``peer_fields``).
+
 The problem is simsam's ridge regression at the paper's sizes (REFERENCE section 5; not the
 authors' construction, see simsam/problems/PAPER.md) with n = max(100, d) rows;
 "the paper's setting" is Unified SAM on n = d = 100, b = 1, float64, with R = 15 runs (its 15
