@@ -18,8 +18,8 @@ on the same iterates to rounding (tests/test_bench.py feeds them the engine's in
 ``naive_jax``    ``jax.vmap`` over runs of a ``lax.fori_loop`` over steps, indices from
                  ``jax.random`` keys ``fold_in(PRNGKey(seed), t)``, the gradient written out;
 ``numba``        ``numba.njit(parallel=True)``: ``prange`` over runs, scalar loops over d, NumPy's
-                 generator inside (one per thread); needs the ``bench`` extra (``pip install
-                 simsam[bench]``); where numba is missing the bench says so and skips it.
+                 generator inside (one per thread); needs the ``bench`` extra (``pip install -e
+                 .[bench]``); where numba is missing the bench says so and skips it.
 
 None of them is simsam code: each is written the way its tool is ordinarily used, without the
 engine's rearrangements (FUSED.md), so that "simsam is k times the best peer" means what it says.
@@ -151,8 +151,8 @@ def numba_available() -> str | None:
     """None when numba imports; else why not (one line)."""
     try:
         import numba  # noqa: F401
-    except ImportError as e:
-        return f"numba is not installed ({e}); `pip install simsam[bench]` adds it"
+    except ImportError:
+        return "numba is not installed; the `bench` extra (`pip install -e .[bench]`) adds it"
     return None
 
 
