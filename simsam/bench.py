@@ -18,6 +18,11 @@ reconstruction of that code's structure, not the code itself (which REFERENCE ti
 microseconds a step on a 2-core machine); it is the same algorithm as the engine's, which
 ``tests/test_bench.py`` checks by feeding it the engine's random indices.
 
+The peers (``simsam/peers.py``: the one-run NumPy loop, all runs batched in NumPy, naive JAX and
+numba) run the same algorithm on the same problem, and are timed in the same process as the engine;
+each row of Unified SAM and SGD carries their run-steps per second, the engine's ratio to the best
+of them and the fraction of the machine's peak the engine reaches (``peer_fields``).
+
 The problem is simsam's ridge regression at the paper's sizes (REFERENCE section 5; not the
 authors' construction, see simsam/problems/PAPER.md) with n = max(100, d) rows;
 "the paper's setting" is Unified SAM on n = d = 100, b = 1, float64, with R = 15 runs (its 15
@@ -41,6 +46,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from simsam import peers
 from simsam.engine import simulate
 from simsam.errors import SimsamError
 from simsam.optimizers import SALA, SGD, UnifiedSAM
@@ -52,9 +58,12 @@ GRID = {"R": (1, 16, 1024, 16384, 131072), "d": (10, 100, 1000), "b": (1, 10), "
 PAPER = ("unified_sam", 15, 100, 1, "float64")  # the paper's setting: its 15 curves, one run each
 PAPER_SPEEDUP_TARGET = 100.0  # issue: >= 100 x the NumPy loop on a 2-core CPU, paper's setting
 GPU_TARGETS = {"min_run_steps_per_s": 5e9, "at_R_from": 16384, "max_us_per_step": 2.0, "at_R_to": 64}
+CPU_PEER_TARGET = {"peer": "numba", "ratio": 3.0, "R": (15, 1024, 16384)}  # issue 15, paper's setting
 PUBLISHED_STEPS_PER_S = 13e3  # the published code, one run, 2-core CPU (issue; REFERENCE: ~75 us/step)
 CPU_MAX_RUN_DIMS = 2**24  # R x d above this (e.g. 131072 x 1000) is skipped on a CPU: minutes per call
-JSON_FIELDS = ("device", "method", "R", "d", "b", "dtype", "path", "run_steps_per_s", "us_per_step", "speedup_vs_numpy")
+JSON_FIELDS = ("device", "method", "R", "d", "b", "dtype", "path", "run_steps_per_s", "us_per_step", "speedup_vs_numpy",
+               "peer_run_steps_per_s", "speedup_vs_best_peer", "peak_fraction")
+PEER_MAX_RUN_DIMS = 16384 * 100  # R x d above this: the peers are not timed (the engine still is)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,11 +174,17 @@ def time_engine(cfg: Config, target_s: float, reps: int) -> dict:
     while (wall := _simulate(cfg, T).meta["wall_s"]) < target_s / 8 and T < 2**27:
         T *= 8
     T = int(np.clip(T * target_s / wall, 10, 2**31 - 2))
-    walls, cpus = [], []
-    for _ in range(reps):
-        res, _, cpu = _timed(lambda: _simulate(cfg, T))
-        walls.append(res.meta["wall_s"])
-        cpus.append(cpu)
+    while True:
+        walls, cpus = [], []
+        for _ in range(reps):
+            res, _, cpu = _timed(lambda: _simulate(cfg, T))
+            walls.append(res.meta["wall_s"])
+            cpus.append(cpu)
+        # On a busy machine a T-step call can take little more than (or, by noise, less than) a
+        # one-step call: the difference would then be noise, so T grows until the steps dominate.
+        if statistics.median(walls) >= 2 * fixed or T >= 2**28:
+            break
+        T *= 4
     per_step = max(statistics.median(walls) - fixed, 1e-12) / (T - 1)
     return {
         "steps": T, "us_per_step": per_step * 1e6, "run_steps_per_s": cfg.R / per_step,
@@ -235,6 +250,47 @@ def time_numpy(method: str, d: int, b: int, dtype: str, target_s: float, reps: i
     return steps / statistics.median(walls)
 
 
+@functools.lru_cache(maxsize=None)
+def _peers(method: str, R: int, d: int, b: int, dtype: str, target_s: float, reps: int) -> tuple[dict, dict]:
+    problem = problem_for(d)
+    _, params, _ = setup(method, problem, b)
+    figures, skipped = {}, {}
+    for peer in peers.PEERS:
+        if peer == "numpy_loop":  # the same loop as the numpy baseline: timed once
+            figures[peer] = time_numpy(method, d, b, dtype, target_s, reps)
+            continue
+        f, why = peers.time_peers(problem, method, b, R, dtype, params, target_s, reps, only=(peer,))
+        figures.update(f)
+        skipped.update(why)
+    return figures, skipped
+
+
+@functools.lru_cache(maxsize=None)
+def peak(dtype: str, target_s: float) -> dict:
+    """The machine's floating-point peak in ``dtype``, measured once per run (peers.peak_flops)."""
+    return peers.peak_flops(dtype, target_s)
+
+
+def peer_fields(cfg: Config, suite: Suite, run_steps_per_s: float) -> dict:
+    """The peers' run-steps/s on ``cfg`` (simsam.peers), the engine's ratio to the best of them,
+    and the fraction of the machine's peak the engine reaches (flops per run-step stated)."""
+    flops = peers.flops_per_run_step(cfg.method, cfg.d, cfg.b)
+    pk = peak(cfg.dtype, min(suite.target_s, 0.5))
+    out = {"flops_per_run_step": flops, "peak_flops": pk["peak"], "measured_peak_flops": pk["measured_flops"],
+           "peak_how": pk["how"], "nominal_peak_flops": pk["nominal_flops"],
+           "peak_fraction": run_steps_per_s * flops / pk["peak"],
+           "peer_run_steps_per_s": {}, "peers_skipped": {}, "best_peer": None, "speedup_vs_best_peer": None}
+    if cfg.method not in peers.METHODS or cfg.config_path != "auto":
+        why = "peers run unified_sam and sgd" if cfg.method not in peers.METHODS else "timed on the auto path's row"
+        return {**out, "peers_skipped": dict.fromkeys(peers.PEERS, why)}
+    if cfg.R * cfg.d > PEER_MAX_RUN_DIMS:
+        return {**out, "peers_skipped": dict.fromkeys(peers.PEERS, f"R x d = {cfg.R * cfg.d} > {PEER_MAX_RUN_DIMS}")}
+    figures, skipped = _peers(cfg.method, cfg.R, cfg.d, cfg.b, cfg.dtype, suite.target_s, suite.reps)
+    best = max(figures, key=figures.get) if figures else None
+    return {**out, "peer_run_steps_per_s": figures, "peers_skipped": skipped, "best_peer": best,
+            "speedup_vs_best_peer": None if best is None else run_steps_per_s / figures[best]}
+
+
 def machine() -> dict:
     """The machine and software the numbers were taken on."""
     from simsam.provenance import git_state, versions
@@ -267,6 +323,7 @@ def run_config(cfg: Config, suite: Suite, device: str) -> dict:
     nps = time_numpy(cfg.method, cfg.d, cfg.b, cfg.dtype, suite.target_s, suite.reps)
     row["numpy_steps_per_s"] = nps
     row["speedup_vs_numpy"] = None if nps is None else row["run_steps_per_s"] / nps
+    row.update(peer_fields(cfg, suite, row["run_steps_per_s"]))
     row["load_avg_1min"] = os.getloadavg()[0]
     row["peak_device_bytes"] = _peak_device_bytes()
     return row
@@ -366,7 +423,9 @@ def _human(row: dict) -> str:
         return f"{head} skipped: {row['skipped']}"
     return (f"{head} {row['us_per_step']:10.2f} us/step  {row['run_steps_per_s']:10.3g} run-steps/s  "
             f"compile {row['compile_s']:5.1f}s  numpy {_fmt(row['numpy_steps_per_s'])} steps/s  "
-            f"speedup {_fmt(row['speedup_vs_numpy'])}")
+            f"speedup {_fmt(row['speedup_vs_numpy'])}  "
+            f"vs best peer ({row.get('best_peer') or '-'}) {_fmt(row.get('speedup_vs_best_peer'))}  "
+            f"peak {_fmt(row.get('peak_fraction'), '.2%')}")
 
 
 def _targets(rows: list[dict], backend: str) -> list[str]:
@@ -386,6 +445,22 @@ def _targets(rows: list[dict], backend: str) -> list[str]:
         lines.append(f"- The reference step (`path=\"reference\"`) in the same run: {ref['us_per_step']:.2f} us per step, "
                      f"{ref['speedup_vs_numpy']:.0f}x the NumPy loop; the {paper['path']} step is "
                      f"**{ref['us_per_step'] / paper['us_per_step']:.1f}x** faster.")
+    if backend == "cpu":
+        t = CPU_PEER_TARGET
+        for R in t["R"]:
+            r = _measured(rows, "unified_sam", R, *PAPER[2:])
+            fig = None if r is None else r.get("peer_run_steps_per_s", {}).get(t["peer"])
+            if r is None:
+                continue
+            if fig is None:
+                why = r.get("peers_skipped", {}).get(t["peer"], "not timed")
+                lines.append(f"- R = {R}, paper's setting, against the {t['peer']} peer (target >= {t['ratio']:.0f}x): "
+                             f"not measured ({why}).")
+                continue
+            k = r["run_steps_per_s"] / fig
+            lines.append(f"- R = {R}, paper's setting: {r['run_steps_per_s']:.3g} run-steps/s against the {t['peer']} "
+                         f"peer's {fig:.3g}: **{k:.2f}x** (target >= {t['ratio']:.0f}x: "
+                         f"{'met' if k >= t['ratio'] else 'NOT met'}); {r['peak_fraction']:.2%} of the peak.")
     split = _measured(rows, *PAPER, host_devices=True)
     if split is not None:
         lines.append(f"- The same with the runs split over {split['n_devices']} host devices (one per core, "
@@ -437,6 +512,7 @@ def report(rows: list[dict], suite: Suite, info: dict, scaling: dict | None, ela
             f"{r['us_per_step']:.3g} | "
             f"{r['run_steps_per_s']:.3g} | {r['compile_s']:.2f} | {r['cpu_us_per_step']:.3g} | "
             f"{_fmt(r['numpy_steps_per_s'])} | {_fmt(r['speedup_vs_numpy'], '.0f')} | {r['load_avg_1min']:.1f} |")
+    out += ["", *peer_section(rows)]
     if scaling:
         out += ["", *scaling_section(rows, scaling)]
     notes = Path(__file__).resolve().parents[1] / "bench" / "NOTES.md"
@@ -444,6 +520,40 @@ def report(rows: list[dict], suite: Suite, info: dict, scaling: dict | None, ela
         body = notes.read_text().splitlines()[1:]  # its title replaced by this section's
         out += ["", "## Notes (bench/NOTES.md)", *("#" + line if line.startswith("#") else line for line in body)]
     return "\n".join(out) + "\n"
+
+
+def peer_section(rows: list[dict]) -> list[str]:
+    """The table of the engine against the peers (simsam/peers.py), and the machine's peak."""
+    out = ["## Against the peers", "",
+           "The programs a researcher could write instead (`simsam/peers.py`: what each is, and that "
+           "each runs the same algorithm, checked by tests/test_bench.py with the engine's indices), "
+           "timed in the same process and run, in run-steps per second; `x best` = simsam / the best "
+           "peer. `peak`: simsam's flops per second, counting the flops per run-step of the cheapest "
+           "form of the algorithm (`simsam.peers.flops_per_run_step`: 7d at b = 1), as a fraction of "
+           "the machine's peak (below).", "",
+           "| method | R | d | b | dtype | " + " | ".join(peers.PEERS) + " | simsam | x best | flops/run-step | peak |",
+           "|---|---:|---:|---:|---|" + "---:|" * (len(peers.PEERS) + 4)]
+    seen = {}
+    for r in rows:
+        if "skipped" in r or r.get("config_path") != "auto" or "host_devices" in r or "peer_run_steps_per_s" not in r:
+            continue
+        fig = r["peer_run_steps_per_s"]
+        cells = [_fmt(fig.get(p)) for p in peers.PEERS]
+        out.append(f"| {r['method']} | {r['R']} | {r['d']} | {r['b']} | {r['dtype']} | " + " | ".join(cells) +
+                   f" | {r['run_steps_per_s']:.3g} | {_fmt(r['speedup_vs_best_peer'], '.2f')} | "
+                   f"{r['flops_per_run_step']} | {r['peak_fraction']:.2%} |")
+        seen[r["dtype"]] = r
+        seen.update({f"skip {p}": w for p, w in r.get("peers_skipped", {}).items() if p == "numba"})
+    out.append("")
+    for dtype, r in sorted((k, v) for k, v in seen.items() if not k.startswith("skip")):
+        nominal = r.get("nominal_peak_flops")
+        out.append(f"- Peak, {dtype}: " + ("nominal unknown" if nominal is None else
+                   f"nominal {nominal:.3g} flop/s (vector lanes x 2 FMA units x 2 x cores x clock from /proc/cpuinfo; "
+                   "the FMA unit count assumed), the `peak` column's denominator")
+                   + f"; measured {r['measured_peak_flops']:.3g} flop/s ({r['peak_how']}, under this run's load).")
+    if "skip numba" in seen:
+        out.append(f"- numba: {seen['skip numba']}.")
+    return out
 
 
 def scaling_section(rows: list[dict], scaling: dict) -> list[str]:

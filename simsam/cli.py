@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("dir", metavar="DIR", type=Path, help="a study folder written by `simsam run`, or a folder of them")
 
     bench = sub.add_parser(
-        "bench", help="time the engine (run-steps per second) against a one-run NumPy loop",
+        "bench", help="time the engine (run-steps per second) against the peers (NumPy loop, batched NumPy, naive JAX, numba)",
         description="Time simulate() for each method, R, d, b and dtype on the device JAX has, with a "
         "NumPy loop that advances one run at a time on the same problem, and write a markdown report.",
     )

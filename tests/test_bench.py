@@ -9,6 +9,7 @@
   engine's iterates.
 * ``simsam bench`` produces the rows, JSON and report it promises.
 """
+import functools
 import itertools
 import json
 import subprocess
@@ -111,6 +112,67 @@ def test_numpy_loop_is_the_engines_algorithm(method, b):
         np.testing.assert_allclose(float(problem.loss(x) - problem.f_star), res.f_gap[0, 0, -1], rtol=NUMPY_RTOL)
 
 
+PEER_RTOL = {"float64": 1e-12, "float32": 2e-5}  # 60 steps of a few ulps each; float32 eps is 1.2e-7
+
+
+@pytest.mark.parametrize("peer", bench.peers.PEERS)
+@pytest.mark.parametrize("method, b, dtype", [("unified_sam", 1, "float64"), ("unified_sam", 1, "float32"),
+                                              ("sgd", 1, "float64"), ("unified_sam", 10, "float64"),
+                                              ("sgd", 10, "float32")])
+def test_peers_land_on_the_engines_iterates(peer, method, b, dtype):
+    """Fed the engine's indices, every peer of simsam/peers.py lands on the one-run loop's x_T (to
+    rounding), and that x_T's f - f* and ||x - x*||^2 are the engine's (fused step at b = 1)."""
+    if peer == "numba":
+        pytest.importorskip("numba")
+    problem, _, params, _ = _setup(method, 100, b)
+    samples, want = _engine_and_loop(method, b, dtype)
+    got = bench.peers.RUNNERS[peer](problem, method, params, b, samples.shape[1], samples.shape[0], dtype,
+                                    samples=samples)
+    assert got.dtype == np.dtype(dtype) and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=PEER_RTOL[dtype] * np.abs(want).max())
+
+
+@functools.lru_cache(maxsize=None)
+def _engine_and_loop(method, b, dtype, R=3, T=60):
+    """The engine's indices (R, T, b) and the one-run loop's x_T (R, d) fed them, after checking
+    that the loop's f - f* and ||x - x*||^2 at T are the engine's."""
+    problem, opt, params, sampler = _setup(method, 100, b)
+    samples = np.stack([engine_samples(method, sampler, seed, T) for seed in range(R)])
+    want = bench.peers.numpy_loop(problem, method, params, b, T, R, dtype, samples=samples)
+    res = simsam.simulate(problem, opt, params, sampler=sampler, seeds=R, steps=T, checkpoints=[0, T],
+                          dtype=dtype, progress=False)
+    x = want.astype(np.float64)
+    f_gap = np.array([float(problem.loss(v) - problem.f_star) for v in x])
+    np.testing.assert_allclose(res.f_gap[0, :, -1], f_gap, rtol=100 * PEER_RTOL[dtype])
+    np.testing.assert_allclose(res.dist2[0, :, -1], [float(problem.dist2(v)) for v in x], rtol=100 * PEER_RTOL[dtype])
+    return samples, want
+
+
+@pytest.mark.parametrize("peer", bench.peers.PEERS)
+def test_peers_draw_their_own_samples(peer):
+    if peer == "numba":
+        pytest.importorskip("numba")
+    problem, _, params, _ = _setup("unified_sam", 10, 10)
+    x = bench.peers.RUNNERS[peer](problem, "unified_sam", params, 10, 40, 4, "float32")
+    assert x.shape == (4, 10) and x.dtype == np.float32 and np.all(np.isfinite(x))
+    assert all(float(problem.loss(v)) < float(problem.loss(problem.x0)) for v in x)
+    assert len({v.tobytes() for v in x}) == 4  # each run its own samples
+
+
+def test_missing_numba_is_said_and_skipped(monkeypatch):
+    monkeypatch.setattr(bench.peers, "numba_available", lambda: "numba is not installed (test)")
+    problem, _, params, _ = _setup("sgd", 10, 1)
+    figures, skipped = bench.peers.time_peers(problem, "sgd", 1, 2, "float64", params, 0.002, 1)
+    assert set(figures) == set(bench.peers.PEERS) - {"numba"} and all(v > 0 for v in figures.values())
+    assert skipped == {"numba": "numba is not installed (test)"}
+
+
+def test_flops_per_run_step():
+    assert bench.peers.flops_per_run_step("unified_sam", 100, 1) == 700 == bench.peers.flops_per_run_step("sgd", 100, 1)
+    assert bench.peers.flops_per_run_step("unified_sam", 100, 10) == 2 * (4000 + 200) + 600
+    assert bench.peers.flops_per_run_step("sgd", 100, 10) == 4000 + 200 + 200
+
+
 def test_numpy_loop_draws_its_own_samples():
     problem, _, params, _ = _setup("unified_sam", 10, 10)
     x = bench.numpy_loop(problem, "unified_sam", params, 10, 50, dtype="float32")
@@ -125,6 +187,11 @@ def test_row_has_the_promised_fields():
     row = bench.run_config(bench.Config("unified_sam", 4, 10, 1, "float64"), suite, "cpu")
     assert set(bench.JSON_FIELDS) <= set(row)
     assert row["run_steps_per_s"] > 0 and row["us_per_step"] > 0 and row["speedup_vs_numpy"] > 0
+    expected = set(bench.peers.PEERS) - ({"numba"} if bench.peers.numba_available() else set())
+    assert set(row["peer_run_steps_per_s"]) == expected and all(v > 0 for v in row["peer_run_steps_per_s"].values())
+    best = max(row["peer_run_steps_per_s"].values())
+    assert row["speedup_vs_best_peer"] == pytest.approx(row["run_steps_per_s"] / best)
+    assert row["peak_fraction"] == pytest.approx(row["run_steps_per_s"] * 70 / row["peak_flops"]) and row["peak_fraction"] > 0
     assert row["compile_s"] >= 0 and row["steps"] >= 10
     assert row["run_steps_per_s"] == pytest.approx(4 / (row["us_per_step"] * 1e-6))
     json.dumps(row)
@@ -155,7 +222,10 @@ def test_report_names_the_machine_and_the_targets():
     row = {"device": info["device"], **dict(zip(("method", "R", "d", "b", "dtype"), bench.PAPER)),
            "config_path": "auto", "path": "fused",
            "us_per_step": 5.0, "run_steps_per_s": 3e6, "compile_s": 1.0, "cpu_us_per_step": 5.0,
-           "numpy_steps_per_s": 2e4, "speedup_vs_numpy": 150.0, "load_avg_1min": 0.5, "n_devices": 1}
+           "numpy_steps_per_s": 2e4, "speedup_vs_numpy": 150.0, "load_avg_1min": 0.5, "n_devices": 1,
+           "peer_run_steps_per_s": {"numpy_loop": 2e4, "naive_jax": 5e5, "numba": 1e6}, "peers_skipped": {},
+           "best_peer": "numba", "speedup_vs_best_peer": 3.0, "flops_per_run_step": 700, "peak_flops": 1e11,
+           "measured_peak_flops": 5e10, "nominal_peak_flops": 1e11, "peak_how": "a matmul", "peak_fraction": 0.021}
     skipped = dict(row, R=131072, d=1000, skipped="too large")
     split = dict(row, n_devices=2, host_devices=2, speedup_vs_numpy=210.0)
     ref = dict(row, config_path="reference", path="reference", us_per_step=15.0, speedup_vs_numpy=50.0)
@@ -164,6 +234,8 @@ def test_report_names_the_machine_and_the_targets():
     assert "**150x**" in text and "met" in text and "skipped: too large" in text
     assert "split over 2 host devices" in text and "**210x**" in text
     assert "50x the NumPy loop; the fused step is **3.0x** faster" in text
+    assert "against the numba peer's 1e+06: **3.00x** (target >= 3x: met); 2.10% of the peak" in text
+    assert "| unified_sam | 15 | 100 | 1 | float64 | 2e+04 | - | 5e+05 | 1e+06 | 3e+06 | 3.00 | 700 | 2.10% |" in text
 
 
 def test_host_devices_row():

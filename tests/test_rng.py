@@ -88,7 +88,8 @@ def test_needs_partitionable_threefry():
 
 # n from 1 (a single element) through the int32 edge to past 2^32, where jax's randint needs both
 # 64-bit halves of its modular reduction.
-RANDINT_N = (1, 2, 3, 7, 100, 2**16 + 1, 2**31 - 1, 10**12)
+# n <= 2**16 takes randint_words' uint32 route (both ends of it, and odd n), larger n the uint64 one.
+RANDINT_N = (1, 2, 3, 7, 100, 1000, 2**15 + 3, 2**16 - 1, 2**16, 2**16 + 1, 2**31 - 1, 10**12)
 # Keys drawn once for every word-function test: the extreme words and a few hundred random ones.
 _WORDS = np.random.default_rng(20250101).integers(0, 2**32, size=(300, 2), dtype=np.uint64).astype(np.uint32)
 KEY_WORDS = np.concatenate([np.array([[0, 0], [0, 2**32 - 1], [2**32 - 1, 0], [2**32 - 1, 2**32 - 1]], np.uint32),

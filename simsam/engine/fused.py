@@ -103,11 +103,11 @@ def fused_advance(optimizer, oracle, blowup):
     needs_norm = sam and optimizer.fixed_lam != 0.0  # USAM's ascent rho g1 does not divide by ||g1||
     grads_per_step = 2 if sam else 1
 
-    def first_pass(x, k1, k2, t, p):
-        """The sample and the scalars of one run's step before its ascent."""
+    def first_pass(x, t, p, iw):
+        """The scalars of one run's step before its ascent, with its sample iw = (i, w)."""
         dtype = x.dtype
         gamma, rho = step_sizes(optimizer.step_schedule, t, p.gamma, p.rho if sam else 0.0, p.mu, p.L)
-        i, w = draw_sample(sampler, k1, k2, t, split=sam)
+        i, w = iw
         s = w.astype(dtype) / n  # grad f_S = s grad f_i; the ridge term scales by c = reg s
         a, (yi, h) = A[i], yh[i]
         px, q = jnp.stack([a, x]) @ x  # one (2, d) x (d,) product: both dots in one kernel
@@ -129,9 +129,9 @@ def fused_advance(optimizer, oracle, blowup):
         cross = sigma * c * v["px"]
         return u + 2 * cross, u + 4 * cross < 0
 
-    def one(x, diverged, diverged_step, k1, k2, t, p, direct: bool):
+    def one(x, diverged, diverged_step, t, p, iw, direct: bool):
         """One run's step, its divergence test and freeze; and whether its ||g1||^2 was ill conditioned."""
-        v = first_pass(x, k1, k2, t, p)
+        v = first_pass(x, t, p, iw)
         g2n, ill = g1_norm2(x, v, direct) if needs_norm else (None, jnp.zeros((), bool))
         a, s, c, px, q, h, r1, yi = v["a"], v["s"], v["c"], v["px"], v["q"], v["h"], v["r1"], v["yi"]
         gamma, rho, lam = v["gamma"], v["rho"], v["lam"]
@@ -155,34 +155,39 @@ def fused_advance(optimizer, oracle, blowup):
         step = jnp.where(bad & ~diverged, t + 1, diverged_step).astype(diverged_step.dtype)
         return alpha * x - beta * a, freeze, step, ill  # frozen: 1 x - 0 a = x
 
-    def run(x, diverged, diverged_step, k1, k2, params, start, stop, direct: bool):
-        """(x, diverged, diverged_step, ill): all runs through [start, stop); ill: some run had an
-        ill-conditioned expansion at some step (never, with ``direct``)."""
-        step_all = jax.vmap(partial(one, direct=direct), in_axes=(0, 0, 0, 0, 0, None, 0))
+    def run(x, diverged, diverged_step, params, start, stop, direct: bool, draws):
+        """(x, diverged, diverged_step, ill): all runs through [start, stop) <= REDO_BLOCK steps,
+        with the samples ``draws`` (i, w), (REDO_BLOCK, runs) each, of the steps from ``start``; ill:
+        some run had an ill-conditioned expansion at some step (never, with ``direct``)."""
+        step_all = jax.vmap(partial(one, direct=direct), in_axes=(0, 0, 0, None, 0, 0))
 
         def body(t, c):
-            x, diverged, diverged_step, ill = step_all(*c[:3], k1, k2, t, params)
+            iw = jax.tree_util.tree_map(lambda a: a[t - start], draws)
+            x, diverged, diverged_step, ill = step_all(*c[:3], t, params, iw)
             return x, diverged, diverged_step, c[3] | ill
 
         *end, ill = jax.lax.fori_loop(start, stop, body, (x, diverged, diverged_step, jnp.zeros_like(diverged)))
         return *end, jnp.any(ill)
 
     def block(j, c, k1, k2, params, start, stop):
-        """Steps [start + j REDO_BLOCK, ...) up to ``stop``, redone with the vector g1 if the
-        expansion of ||g1|| was ill conditioned for some run at some step of them."""
+        """Steps [start + j REDO_BLOCK, ...) up to ``stop``, their samples drawn first, all at once;
+        with ||g1|| (``needs_norm``), redone with the vector g1 if the expansion of ||g1|| was ill
+        conditioned for some run at some step of them."""
         t0 = start + j * REDO_BLOCK
-        begin = (*c, k1, k2, params, t0, jnp.minimum(t0 + REDO_BLOCK, stop))
-        *end, ill = run(*begin, direct=False)
-        return jax.lax.cond(ill, lambda: tuple(run(*begin, direct=True)[:3]), lambda: tuple(end))
+        begin = (*c, params, t0, jnp.minimum(t0 + REDO_BLOCK, stop))
+        # (i, w) of every run at t0, ..., t0 + REDO_BLOCK - 1 (past ``stop``: drawn, never used)
+        draws = jax.vmap(lambda t: jax.vmap(lambda u, v: draw_sample(sampler, u, v, t, split=sam))(k1, k2))(
+            t0 + jnp.arange(REDO_BLOCK))
+        if not needs_norm:
+            return tuple(run(*begin, direct=True, draws=draws)[:3])
+        *end, ill = run(*begin, direct=False, draws=draws)
+        return jax.lax.cond(ill, lambda: tuple(run(*begin, direct=True, draws=draws)[:3]), lambda: tuple(end))
 
     def segment(carry: Carry, k1, k2, params, start, stop) -> Carry:
         state = carry.state
         c = (state.x, carry.diverged, carry.diverged_step)
-        if needs_norm:
-            blocks = (stop - start + REDO_BLOCK - 1) // REDO_BLOCK
-            c = jax.lax.fori_loop(0, blocks, partial(block, k1=k1, k2=k2, params=params, start=start, stop=stop), c)
-        else:
-            c = run(*c, k1, k2, params, start, stop, direct=True)[:3]
+        blocks = (stop - start + REDO_BLOCK - 1) // REDO_BLOCK
+        c = jax.lax.fori_loop(0, blocks, partial(block, k1=k1, k2=k2, params=params, start=start, stop=stop), c)
         return segment_end(carry, *c, stop, grads_per_step)
 
     return segment

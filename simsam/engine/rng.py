@@ -125,6 +125,9 @@ def randint_words(k1, k2, n: int):
     multiplier = udtype(((half * half) % mod) % n)
     span = udtype(n)
 
+    if nbits == 64 and n <= 2**16:
+        return _randint64_in_32(k1, k2, n).astype(dtype)
+
     def bits(w1, w2):  # random_bits(key, nbits, (1,)): the hash of counter (0, 0)
         b1, b2 = threefry2x32(w1, w2, jnp.zeros_like(w1), jnp.zeros_like(w1))
         if nbits == 64:
@@ -135,3 +138,24 @@ def randint_words(k1, k2, n: int):
     lower = bits(*split_words(k1, k2, 1))
     offset = ((higher % span) * multiplier + lower % span) % span
     return offset.astype(dtype)
+
+
+def _randint64_in_32(k1, k2, n: int):
+    """``randint_words``' 64-bit result for n <= 2^16, computed in uint32 (ours): the same integer.
+
+    With 64-bit random words u = 2^32 b1 + b2, u mod n = ((b1 mod n) (2^32 mod n) + b2 mod n) mod n,
+    and jax's offset ((higher mod n) m + lower mod n) mod n with m = (2^32 mod n)^2 mod n < n; every
+    intermediate is below (n - 1)^2 + n - 1 < 2^32 for n <= 2^16, so uint32 holds it exactly, and
+    no uint64 remainder is left (XLA:CPU computes those one lane at a time; uint32 remainders by a
+    constant vectorise)."""
+    span = np.uint32(n)
+    r32 = np.uint32((2**32) % n)
+    multiplier = np.uint32((int(r32) * int(r32)) % n)
+
+    def mod_n(w1, w2):  # (2^32 b1 + b2) mod n for the hash of counter (0, 0) under key (w1, w2)
+        b1, b2 = threefry2x32(w1, w2, jnp.zeros_like(w1), jnp.zeros_like(w1))
+        return ((b1 % span) * r32 + b2 % span) % span
+
+    higher = mod_n(*split_words(k1, k2, 0))
+    lower = mod_n(*split_words(k1, k2, 1))
+    return (higher * multiplier + lower) % span
