@@ -20,17 +20,38 @@ def experiments_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "experiments"
 
 
+def _binds_build(tree: ast.Module) -> bool:
+    """Whether the module's top level defines, assigns or imports a name ``build``."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "build":
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name) == "build" for a in node.names):
+            return True
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "build" for t in node.targets):
+            return True
+    return False
+
+
 def experiments() -> dict[str, str]:
-    """Experiment names with the first line of each script's docstring (read, not run)."""
+    """Experiment names with the first line of each script's docstring (read, not run); a script
+    that cannot be parsed or defines no ``build`` shows as ``broken: <why>``, beside the others."""
     out = {}
     for path in sorted(experiments_dir().glob("*.py")):
         if path.name.startswith("_"):
             continue
         try:
-            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-        except (SyntaxError, UnicodeDecodeError, OSError) as e:
-            doc = f"(cannot be read: {type(e).__name__})"
-        out[path.stem] = doc.strip().splitlines()[0] if doc.strip() else ""
+            tree = ast.parse(path.read_text())
+        except SyntaxError as e:
+            out[path.stem] = f"broken: SyntaxError at line {e.lineno}: {e.msg}"
+            continue
+        except (UnicodeDecodeError, OSError) as e:
+            out[path.stem] = f"broken: cannot be read ({type(e).__name__})"
+            continue
+        if not _binds_build(tree):
+            out[path.stem] = "broken: defines no build(opts)"
+            continue
+        doc = (ast.get_docstring(tree) or "").strip()
+        out[path.stem] = doc.splitlines()[0] if doc else ""
     return out
 
 

@@ -281,12 +281,16 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("simsam: interrupted; the same command resumes from the last saved chunk", file=sys.stderr)
-        return 130
+        from simsam import _signals
+
+        return _signals.interrupted()  # 130, or 143 for SIGTERM (simsam/_signals.py)
     except MemoryError:
-        print("simsam: error: out of memory: use fewer --seeds (or a smaller grid)", file=sys.stderr)
+        print("simsam: error: out of memory: use fewer --seeds, fewer grid points or a smaller --chunk",
+              file=sys.stderr)
         return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from simsam.__main__ import run
+
+    sys.exit(run())
