@@ -123,7 +123,7 @@ def _script_names() -> list[str]:
 
 def _where(path: Path) -> str:
     """``path`` as a message names it: relative to the working folder where it lies below it."""
-    with contextlib.suppress(ValueError):
+    with contextlib.suppress(ValueError, OSError):
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     return str(path)
 
@@ -241,8 +241,9 @@ def validate(exp: Experiment, where: str | None = None) -> Experiment:
             bad(f"{f}.params", f"{type(c.optimizer).__name__}.Params (the optimizer's hyperparameters), "
                 f"e.g. optimizer.Params({', '.join(f'{k}=...' for k in c.optimizer.Params._fields)})", c.params)
         with _field(where, f"{f}.params"):
-            if broadcast_params(c.optimizer, c.params)[1] != 1:
-                bad(f"{f}.params", "one hyperparameter point (scalar fields; a grid is one Curve per point)", c.params)
+            points = broadcast_params(c.optimizer, c.params)[1]
+        if points != 1:
+            bad(f"{f}.params", "one hyperparameter point (scalar fields; a grid is one Curve per point)", c.params)
         if not isinstance(c.theorems, (tuple, list)) or not all(isinstance(t, str) for t in c.theorems):
             bad(f"{f}.theorems", "a tuple of theorem names", c.theorems)
         if c.theorems:

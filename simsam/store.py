@@ -12,7 +12,12 @@ the optimizer's repr, the hyperparameters, seeds, horizon, checkpoints, dtype, a
 the platform (simsam's version and source hash, jax and jaxlib versions, backend, device kind and
 count): a result is reused only where recomputing it would give the same bits. A cached entry is
 shown only when its manifest is readable, names the same id and carries the sha256 of the .npz
-beside it; anything else is recomputed. Only a run that completed is stored as a result.
+beside it, and only when its arrays fit the run (shapes, dtypes, no NaN, its checkpoints, seeds and
+hyperparameters); a saved chunk is resumed only when it fits too (``done``, the carry's shapes,
+dtypes and finiteness, its runs at iteration checkpoints[done - 1]). An entry that is damaged or
+does not fit (a directory where the file should be included) is set aside as ``NAME.damaged``
+with one line to the log, and recomputed; a missing or incomplete one is recomputed. Only a run
+that completed is stored as a result.
 
 Every file is written to a temporary beside its destination (``.<name>.<pid>.tmp``), flushed to
 disk and renamed over the destination, so that a reader, or a run killed at any moment (SIGKILL

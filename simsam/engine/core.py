@@ -21,6 +21,10 @@ Resuming: ``on_block`` receives a :class:`Snapshot` (the carry and the records s
 after every completed block, and ``resume=snapshot`` continues from it; the continuation is bit
 for bit the uninterrupted run, whatever the block sizes before and after.
 
+Memory: before anything is allocated, ``memory.py`` estimates what the runs need and refuses
+(one SimsamError naming the seeds or the block) a run that would not fit: XLA aborts the process
+on a failed allocation.
+
 Divergence: after every step a run whose iterate is not finite, or whose squared norm exceeds
 ``blowup`` (default: sqrt of the dtype's largest value), is frozen at its last finite state, marked
 diverged, and its step recorded; its metrics from then on are +inf, never NaN.
