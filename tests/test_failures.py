@@ -210,14 +210,18 @@ def test_a_broken_study_is_one_line_before_any_simulation(studies, tmp_path, cap
 
 
 def test_a_broken_study_breaks_neither_list_nor_the_suggestions(studies, tmp_path, capsys):
+    """``list`` reads the scripts without running them (no JAX import): it shows what a parse finds
+    (a syntax error, no build); an import error shows when the script is run."""
     (studies / "bad.py").write_text(BROKEN["syntax error"][0])
-    (studies / "worse.py").write_text(BROKEN["import error"][0])
+    (studies / "worse.py").write_text(BROKEN["no build"][0])
+    (studies / "imports.py").write_text(BROKEN["import error"][0])
     code, captured = run_cli(["list"], capsys)
     assert code == 0 and "Traceback" not in captured.err
     lines = {line.split()[0]: line for line in captured.out.splitlines() if line.startswith("  ")}
     assert "A tiny study." in lines["tiny"]
-    assert "broken" in lines["bad"] and "SyntaxError" in lines["bad"]
-    assert "broken" in lines["worse"] and "ModuleNotFoundError" in lines["worse"]
+    assert "broken" in lines["bad"] and "SyntaxError at line 2" in lines["bad"]
+    assert "broken" in lines["worse"] and "build" in lines["worse"]
+    assert "imports" in lines
     code, captured = run_cli(["run", "tinyy"], capsys)
     assert_one_line_error(code, captured, "did you mean 'tiny'", "bad", "worse")
 
