@@ -22,6 +22,7 @@ import dataclasses
 import difflib
 import importlib.util
 import io
+import os
 import re
 import sys
 import tempfile
