@@ -6,8 +6,10 @@ source (not executed), and the registries of problems, samplers, optimizers and 
 from __future__ import annotations
 
 import ast
+import difflib
 import json
 import os
+import re
 from pathlib import Path
 
 CATALOG = Path(__file__).resolve().parent / "catalog.json"
@@ -18,6 +20,31 @@ def experiments_dir() -> Path:
     """``$SIMSAM_EXPERIMENTS`` or the ``experiments/`` folder beside the ``simsam`` package."""
     env = os.environ.get("SIMSAM_EXPERIMENTS")
     return Path(env) if env else Path(__file__).resolve().parents[1] / "experiments"
+
+
+# An experiment's name names its script, its report folder (reports/NAME) and files in it; file
+# systems allow 255 bytes per name, and this leaves room for what is added to it.
+MAX_NAME = 100
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+
+
+def script_names() -> list[str]:
+    return sorted(p.stem for p in experiments_dir().glob("*.py") if not p.name.startswith("_"))
+
+
+def check_name(name) -> None:
+    """SimsamError (one line) unless ``name`` is a plain name (no path, no NUL byte) of a script of
+    the experiments folder, at most MAX_NAME characters; an unknown name gets the close ones."""
+    from simsam.errors import SimsamError, short
+
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        raise SimsamError(f"experiment name must be at most {MAX_NAME} characters (it names a script, a report "
+                          f"folder and files in it), got {len(name) if isinstance(name, str) else short(name)}")
+    names = script_names()
+    if not re.fullmatch(NAME_PATTERN, name, flags=re.ASCII) or name not in names:
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        raise SimsamError(f"unknown experiment {short(name)}{hint}; available: {', '.join(names) or 'none found'}")
 
 
 def _binds_build(tree: ast.Module) -> bool:

@@ -147,9 +147,8 @@ def _check_args(args) -> None:
     for flag, hi in (("seeds", None), ("steps", 2**31 - 2), ("--chunk", None)):
         if (value := getattr(args, flag.lstrip("-"))) is not None:
             check_int(flag, value, 1, hi)
-    names = catalog.experiments()
-    if args.name not in GROUPS and args.name not in names:
-        raise SimsamError(f"unknown experiment {args.name!r}; available: {', '.join(names) or 'none found'}")
+    if args.name not in GROUPS:
+        catalog.check_name(args.name)
     for setting in args.settings:
         if "=" not in setting or not setting.partition("=")[0].strip():
             raise SimsamError(f"--set takes FIELD=VALUE, got {setting!r}")

@@ -19,7 +19,6 @@ import ast
 import contextlib
 import csv
 import dataclasses
-import difflib
 import importlib.util
 import io
 import os
@@ -109,17 +108,10 @@ def available() -> dict[str, str]:
     return catalog.experiments()
 
 
-# An experiment's name names its script, its report folder (reports/NAME) and files in it; file
-# systems allow 255 bytes per name, and this leaves room for what is added to it.
-MAX_NAME = 100
-NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+MAX_NAME, NAME_PATTERN = catalog.MAX_NAME, catalog.NAME_PATTERN
 METRICS = ("f_gap", "grad_norm2", "dist2")
 XAXES = ("iterations", "grad_evals")
 XSCALES = ("linear", "log")
-
-
-def _script_names() -> list[str]:
-    return sorted(p.stem for p in experiments_dir().glob("*.py") if not p.name.startswith("_"))
 
 
 def _where(path: Path) -> str:
@@ -155,16 +147,8 @@ def _load(path: Path):
 def load(name: str, opts: Options) -> Experiment:
     """Build the experiment ``experiments/NAME.py`` and validate it completely (:func:`validate`)
     before anything is simulated; SimsamError naming the script and the field otherwise."""
-    if not isinstance(name, str) or len(name) > MAX_NAME:
-        raise SimsamError(f"experiment name must be at most {MAX_NAME} characters (it names a script, a report "
-                          f"folder and files in it), got {len(name) if isinstance(name, str) else short(name)}")
-    # A plain name (no path, no NUL byte): only scripts of the experiments folder can be run.
+    catalog.check_name(name)
     path = experiments_dir() / f"{name}.py"
-    if not re.fullmatch(NAME_PATTERN, name, flags=re.ASCII) or not path.is_file():
-        names = _script_names()
-        close = difflib.get_close_matches(name, names, n=3)
-        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
-        raise SimsamError(f"unknown experiment {short(name)}{hint}; available: {', '.join(names) or 'none found'}")
     seeds = None if opts.seeds is None else check_int("seeds", opts.seeds, 1)  # before the (slow) build
     steps = None if opts.steps is None else check_int("steps", opts.steps, 1, 2**31 - 2)
     where = _where(path)

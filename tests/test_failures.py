@@ -298,9 +298,11 @@ def test_a_signal_at_any_moment_is_the_one_line(tmp_path, sig, delay):
 @pytest.fixture
 def signal_state():
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    hook = sys.unraisablehook
     _signals._received.clear()
     _signals._reported.clear()
     yield
+    sys.unraisablehook = hook
     for s, h in saved.items():
         signal.signal(s, h)
     _signals._received.clear()
