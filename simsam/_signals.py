@@ -4,11 +4,11 @@ instant on.
 :func:`install` runs before anything heavy is imported (``simsam/__main__.py``), so a signal during
 the imports (which take about a second with JAX) is reported like a later one, never as a
 ``KeyboardInterrupt`` or half-imported-module (``ImportError``) traceback. The handler records the
-signal and raises ``KeyboardInterrupt`` (during an import it prints the line and exits at once:
-unwinding a half-imported compiled module can crash the interpreter); since compiled code can
-swallow that exception (a JAX
-computation caught it once and the run ended with status 0), the caller also checks
-:func:`received` after the command returns. Stored runs stay consistent whatever was interrupted
+signal and raises ``KeyboardInterrupt``; during an import it prints the line and exits at once
+instead (unwinding a half-imported compiled module can crash the interpreter: a SIGSEGV in about
+one try in twenty). Compiled code can swallow the exception (a JAX computation caught it once and
+the run ended with status 0), so the caller also checks :func:`received` after the command
+returns. Stored runs stay consistent whatever was interrupted
 (every file is renamed into place whole, store.py), hence the message.
 """
 from __future__ import annotations
