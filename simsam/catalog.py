@@ -6,8 +6,10 @@ source (not executed), and the registries of problems, samplers, optimizers and 
 from __future__ import annotations
 
 import ast
+import difflib
 import json
 import os
+import re
 from pathlib import Path
 
 CATALOG = Path(__file__).resolve().parent / "catalog.json"
@@ -20,17 +22,63 @@ def experiments_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[1] / "experiments"
 
 
+# An experiment's name names its script, its report folder (reports/NAME) and files in it; file
+# systems allow 255 bytes per name, and this leaves room for what is added to it.
+MAX_NAME = 100
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+
+
+def script_names() -> list[str]:
+    return sorted(p.stem for p in experiments_dir().glob("*.py") if not p.name.startswith("_"))
+
+
+def check_name(name) -> None:
+    """SimsamError (one line) unless ``name`` is a plain name (no path, no NUL byte) of a script of
+    the experiments folder, at most MAX_NAME characters; an unknown name gets the close ones."""
+    from simsam.errors import SimsamError, short
+
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        raise SimsamError(f"experiment name must be at most {MAX_NAME} characters (it names a script, a report "
+                          f"folder and files in it), got {len(name) if isinstance(name, str) else short(name)}")
+    names = script_names()
+    if not re.fullmatch(NAME_PATTERN, name, flags=re.ASCII) or name not in names:
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+        raise SimsamError(f"unknown experiment {short(name)}{hint}; available: {', '.join(names) or 'none found'}")
+
+
+def _binds_build(tree: ast.Module) -> bool:
+    """Whether the module's top level defines, assigns or imports a name ``build``."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "build":
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any((a.asname or a.name) == "build" for a in node.names):
+            return True
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "build" for t in node.targets):
+            return True
+    return False
+
+
 def experiments() -> dict[str, str]:
-    """Experiment names with the first line of each script's docstring (read, not run)."""
+    """Experiment names with the first line of each script's docstring (read, not run); a script
+    that cannot be parsed or defines no ``build`` shows as ``broken: <why>``, beside the others."""
     out = {}
     for path in sorted(experiments_dir().glob("*.py")):
         if path.name.startswith("_"):
             continue
         try:
-            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-        except (SyntaxError, UnicodeDecodeError, OSError) as e:
-            doc = f"(cannot be read: {type(e).__name__})"
-        out[path.stem] = doc.strip().splitlines()[0] if doc.strip() else ""
+            tree = ast.parse(path.read_text())
+        except SyntaxError as e:
+            out[path.stem] = f"broken: SyntaxError at line {e.lineno}: {e.msg}"
+            continue
+        except (UnicodeDecodeError, OSError) as e:
+            out[path.stem] = f"broken: cannot be read ({type(e).__name__})"
+            continue
+        if not _binds_build(tree):
+            out[path.stem] = "broken: defines no build(opts)"
+            continue
+        doc = (ast.get_docstring(tree) or "").strip()
+        out[path.stem] = doc.splitlines()[0] if doc else ""
     return out
 
 

@@ -147,9 +147,8 @@ def _check_args(args) -> None:
     for flag, hi in (("seeds", None), ("steps", 2**31 - 2), ("--chunk", None)):
         if (value := getattr(args, flag.lstrip("-"))) is not None:
             check_int(flag, value, 1, hi)
-    names = catalog.experiments()
-    if args.name not in GROUPS and args.name not in names:
-        raise SimsamError(f"unknown experiment {args.name!r}; available: {', '.join(names) or 'none found'}")
+    if args.name not in GROUPS:
+        catalog.check_name(args.name)
     for setting in args.settings:
         if "=" not in setting or not setting.partition("=")[0].strip():
             raise SimsamError(f"--set takes FIELD=VALUE, got {setting!r}")
@@ -281,12 +280,16 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("simsam: interrupted; the same command resumes from the last saved chunk", file=sys.stderr)
-        return 130
+        from simsam import _signals
+
+        return _signals.interrupted()  # 130, or 143 for SIGTERM (simsam/_signals.py)
     except MemoryError:
-        print("simsam: error: out of memory: use fewer --seeds (or a smaller grid)", file=sys.stderr)
+        print("simsam: error: out of memory: use fewer --seeds, fewer grid points or a smaller --chunk",
+              file=sys.stderr)
         return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from simsam.__main__ import run
+
+    sys.exit(run())

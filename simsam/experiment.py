@@ -21,8 +21,10 @@ import csv
 import dataclasses
 import importlib.util
 import io
+import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,12 +35,12 @@ import numpy as np
 from simsam import catalog, report, tables
 from simsam.catalog import experiments_dir
 from simsam.engine import Result, linear_checkpoints, simulate, stack
-from simsam.engine.core import seed_array
+from simsam.engine.core import _check_parts, broadcast_params, seed_array
 from simsam.engine.distributed import Share, assemble, share_kwargs
-from simsam.errors import SimsamError, check_int
+from simsam.errors import SimsamError, check_int, short
 from simsam.provenance import Uncacheable, provenance
-from simsam.store import (MANIFEST, RunStore, atomic_write, remove_stale_temporaries, run_config, run_id, sha256_file,
-                          staging, write_json, write_text)
+from simsam.store import (MANIFEST, RunStore, remove_stale_temporaries, run_config, run_id, sha256_file, staging,
+                          write_json, write_text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,14 +89,43 @@ class CurveResult:
     result: Result  # the group's result
     index: int  # this curve's grid point in ``result``
 
+    def normalizable(self, metric: str) -> bool:
+        """Whether every run starts at a positive value of ``metric``: normalising divides by it,
+        and a start at the solution (f(x_0) - f* = 0) leaves the normalised curve undefined."""
+        r = self.result
+        start = r.values(metric)[self.index][:, 0] if r.checkpoints[0] == 0 else r.f_gap0[self.index]
+        return bool(np.all(start > 0))
+
     def mean_ci(self, metric: str, normalize: bool, level: float):
-        m = self.result.mean_ci(metric, normalize, level)
+        """Mean and band of this curve; unnormalised where the normalisation is undefined."""
+        m = self.result.mean_ci(metric, normalize and self.normalizable(metric), level)
         return type(m)(*(a[self.index] for a in m))
 
 
 def available() -> dict[str, str]:
-    """Experiment names with the first line of each script's docstring."""
+    """Experiment names with the first line of each script's docstring (read, not run; a script
+    that cannot be parsed or defines no build shows as ``broken: <why>``)."""
     return catalog.experiments()
+
+
+MAX_NAME, NAME_PATTERN = catalog.MAX_NAME, catalog.NAME_PATTERN
+METRICS = ("f_gap", "grad_norm2", "dist2")
+XAXES = ("iterations", "grad_evals")
+XSCALES = ("linear", "log")
+
+
+def _where(path: Path) -> str:
+    """``path`` as a message names it: relative to the working folder where it lies below it."""
+    with contextlib.suppress(ValueError, OSError):
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    return str(path)
+
+
+def _why(e: BaseException) -> str:
+    """An exception on one line: its type and message (for a syntax error, the line)."""
+    if isinstance(e, SyntaxError):
+        return f"SyntaxError at line {e.lineno}: {e.msg}"
+    return " ".join(f"{type(e).__name__}: {e}".split())
 
 
 def _load(path: Path):
@@ -105,25 +136,112 @@ def _load(path: Path):
     sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except BaseException as e:
         sys.modules.pop(spec.name, None)
+        if isinstance(e, Exception):  # a broken script is a user error: one line naming it
+            raise SimsamError(f"{_where(path)}: cannot be loaded: {_why(e)}") from None
         raise
     return module
 
 
 def load(name: str, opts: Options) -> Experiment:
-    # A plain name (no path, no NUL byte): only scripts of the experiments folder can be run.
+    """Build the experiment ``experiments/NAME.py`` and validate it completely (:func:`validate`)
+    before anything is simulated; SimsamError naming the script and the field otherwise."""
+    catalog.check_name(name)
     path = experiments_dir() / f"{name}.py"
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name, flags=re.ASCII) or not path.is_file():
-        names = ", ".join(available()) or "none found"
-        raise SimsamError(f"unknown experiment {name!r}; available: {names}")
     seeds = None if opts.seeds is None else check_int("seeds", opts.seeds, 1)  # before the (slow) build
     steps = None if opts.steps is None else check_int("steps", opts.steps, 1, 2**31 - 2)
-    exp = _load(path).build(opts)
+    where = _where(path)
+    build = getattr(_load(path), "build", None)
+    if not callable(build):
+        raise SimsamError(f"{where}: build must be a function build(opts) returning an Experiment; "
+                          f"the script defines {'none' if build is None else short(build)}")
+    try:
+        exp = build(opts)
+    except Exception as e:  # noqa: BLE001  (a study's own bug: one line naming the script, not a traceback)
+        raise SimsamError(f"{where}: build(opts) failed: {e if isinstance(e, SimsamError) else _why(e)}") from None
+    if not isinstance(exp, Experiment):
+        raise SimsamError(f"{where}: build(opts) must return an Experiment, got {short(exp)}")
     if seeds is not None:
         exp = dataclasses.replace(exp, seeds=seeds)
     if steps is not None:
         exp = dataclasses.replace(exp, steps=steps)
+    return validate(exp, where)
+
+
+@contextlib.contextmanager
+def _field(where: str, field: str):
+    """Prefix a SimsamError raised inside with the script and the field it concerns."""
+    try:
+        yield
+    except SimsamError as e:
+        raise SimsamError(f"{where}: {field}: {e}") from None
+
+
+def validate(exp: Experiment, where: str | None = None) -> Experiment:
+    """Check every field of ``exp`` and of its curves (names, types, allowed values, each curve's
+    problem, sampler, optimizer and hyperparameters, its theorems), so that nothing is simulated
+    for an experiment that would fail afterwards. ``where``: the script, for the message."""
+    where = where or f"experiment {short(getattr(exp, 'name', exp))}"
+
+    def bad(field: str, allowed: str, value):
+        raise SimsamError(f"{where}: {field} must be {allowed}, got {short(value)}")
+
+    if not isinstance(exp, Experiment):
+        bad("the experiment", "an Experiment", exp)
+    if not isinstance(exp.name, str) or not re.fullmatch(NAME_PATTERN, exp.name, flags=re.ASCII):
+        bad("name", "letters, digits, '_' and '-' (starting with a letter or digit)", exp.name)
+    if len(exp.name) > MAX_NAME:
+        bad("name", f"at most {MAX_NAME} characters (it names the report's files)", f"{len(exp.name)} characters")
+    for field in ("title", "description"):
+        if not isinstance(getattr(exp, field), str):
+            bad(field, "a string", getattr(exp, field))
+    with _field(where, "seeds"):
+        check_int("seeds", exp.seeds, 1)
+    with _field(where, "steps"):
+        check_int("steps", exp.steps, 1, 2**31 - 2)
+    with _field(where, "n_checkpoints"):
+        check_int("n_checkpoints", exp.n_checkpoints, 1)
+    for field in ("every_step", "normalize"):
+        if not isinstance(getattr(exp, field), bool):
+            bad(field, "True or False", getattr(exp, field))
+    for field, allowed in (("xaxis", XAXES), ("xscale", XSCALES), ("metric", METRICS)):
+        if getattr(exp, field) not in allowed:
+            bad(field, f"one of {', '.join(map(repr, allowed))}", getattr(exp, field))
+    if isinstance(exp.level, bool) or not isinstance(exp.level, (int, float)) or not 0 < exp.level < 1:
+        bad("level", "a confidence level in (0, 1)", exp.level)
+    if not isinstance(exp.curves, (tuple, list)) or not exp.curves:
+        bad("curves", "a non-empty tuple of Curve", exp.curves)
+    labels = set()
+    for i, c in enumerate(exp.curves):
+        f = f"curves[{i}]"
+        if not isinstance(c, Curve):
+            bad(f, "a Curve", c)
+        if not isinstance(c.label, str) or not c.label or c.label in labels:
+            bad(f"{f}.label", "a non-empty string, distinct from the other curves' labels", c.label)
+        labels.add(c.label)
+        with _field(where, f):
+            _check_parts(c.problem, c.optimizer, c.sampler)
+        if not isinstance(c.params, c.optimizer.Params):
+            bad(f"{f}.params", f"{type(c.optimizer).__name__}.Params (the optimizer's hyperparameters), "
+                f"e.g. optimizer.Params({', '.join(f'{k}=...' for k in c.optimizer.Params._fields)})", c.params)
+        with _field(where, f"{f}.params"):
+            points = broadcast_params(c.optimizer, c.params)[1]
+        if points != 1:
+            bad(f"{f}.params", "one hyperparameter point (scalar fields; a grid is one Curve per point)", c.params)
+        if not isinstance(c.theorems, (tuple, list)) or not all(isinstance(t, str) for t in c.theorems):
+            bad(f"{f}.theorems", "a tuple of theorem names", c.theorems)
+        if c.theorems:
+            from simsam.theory import THEOREMS
+
+            for name in c.theorems:
+                if name not in THEOREMS:
+                    bad(f"{f}.theorems", f"names from {', '.join(THEOREMS)}", name)
+                if THEOREMS[name].quantity != "f_gap" and not exp.every_step:
+                    bad("every_step", f"True for {f}'s theorem {name!r} (it bounds an average of ||grad f||^2 "
+                        "over every iteration)", exp.every_step)
+        if c.exact is not None and not callable(c.exact):
+            bad(f"{f}.exact", "None or a callable checkpoints -> E[f(x_t) - f*]", c.exact)
     return exp
 
 
@@ -277,11 +395,15 @@ def _storable_id(config: dict) -> str:
         raise SimsamError(f"a sweep split across processes must be storable, and this one is not: {e}") from None
 
 
+UNDEFINED_NORMALIZATION = "undefined: the curve starts at 0 (x_0 is a solution); its values are unnormalised"
+
+
 def summary_rows(exp: Experiment, results: list[CurveResult]) -> list[dict]:
     """One row per curve: its hyperparameters and the final mean with its confidence interval."""
     rows = []
     for cr in results:
         m = cr.mean_ci(exp.metric, exp.normalize, exp.level)
+        normalized = exp.normalize and cr.normalizable(exp.metric)
         r, g = cr.result, cr.index
         n_grad = r.n_grad[g, :, -1].mean() / max(int(r.checkpoints[-1]), 1)
         rows.append({
@@ -294,7 +416,8 @@ def summary_rows(exp: Experiment, results: list[CurveResult]) -> list[dict]:
             "steps": int(r.checkpoints[-1]),
             "dtype": r.meta["dtype"],
             "n_diverged": int(r.diverged[g].sum()),
-            f"final_{exp.metric}{'_normalized' if exp.normalize else ''}": m.mean[-1],
+            **({"normalization": UNDEFINED_NORMALIZATION} if exp.normalize and not normalized else {}),
+            f"final_{exp.metric}{'_normalized' if normalized else ''}": m.mean[-1],
             "ci_lo": m.lo[-1],
             "ci_hi": m.hi[-1],
             "grad_evals_per_iter": n_grad,
@@ -332,24 +455,29 @@ def plot(exp: Experiment, tables: dict, out: Path) -> list[Path]:
 
 def script(name: str):
     """The module of experiment script ``name`` (for a script that builds on another)."""
-    return _load(experiments_dir() / f"{name}.py")
+    path = experiments_dir() / f"{name}.py"
+    if not path.is_file():
+        raise SimsamError(f"script({name!r}): no experiment script {_where(path)}")
+    return _load(path)
 
 
 def _prepare_out(out: Path) -> list[Path]:
-    """Create ``out`` and check that it takes a file; return the folders created, deepest first."""
+    """Create ``out`` and check that it takes a file; return the folders created, deepest first.
+
+    Safe against another run preparing the same folder at the same moment: ``makedirs`` accepts a
+    folder that appeared meanwhile, and the write check uses a file name of its own (a shared one
+    could be renamed over or removed by the other run between this run's write and its removal)."""
     created = []
     try:
         created = [p for p in (out, *out.parents) if not p.exists()]
-        out.mkdir(parents=True, exist_ok=True)
+        os.makedirs(out, exist_ok=True)
         remove_stale_temporaries(out)
-        atomic_write(out / "write-check", lambda f: None)
-        (out / "write-check").unlink(missing_ok=True)  # processes of a distributed sweep share ``out``
-    except SimsamError:
-        _remove_empty(created)
-        raise
+        fd, check = tempfile.mkstemp(dir=out, prefix=".write-check.", suffix=f".{os.getpid()}.tmp")
+        os.close(fd)
+        os.unlink(check)
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
         _remove_empty(created)
-        raise SimsamError(f"--out {str(out)!r} cannot be created: {getattr(e, 'strerror', None) or e}") from None
+        raise SimsamError(f"--out {str(out)!r} cannot be created or written: {getattr(e, 'strerror', None) or e}") from None
     return created
 
 
@@ -387,11 +515,16 @@ def run_experiment(exp: Experiment, out: Path, dtype: str = "float64", progress:
     if len(set(labels)) != len(labels):  # the tables and the figure key curves by label
         twice = sorted({lab for lab in labels if labels.count(lab) > 1})
         raise SimsamError(f"curve labels must be unique within an experiment; repeated: {', '.join(map(repr, twice))}")
+    validate(exp)
     out = Path(out)
     created = _prepare_out(out)
     t0 = time.perf_counter()
     try:
         results = simulate_curves(exp, dtype, progress, RunStore(out / "runs"), force, block, log, path)
+        for cr in results:
+            if exp.normalize and not cr.normalizable(exp.metric) and log is not None:
+                log(f"{cr.curve.label}: {exp.metric} is 0 at the start (x_0 is a solution), so the normalised curve "
+                    "is undefined; it is drawn, tabulated and judged unnormalised")
         rows = summary_rows(exp, results)
         checked = report.checks(results, exp.normalize)
         tidy = tables.build(exp, results, checked)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import collections
 import csv
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from simsam.store import write_text
@@ -39,16 +41,35 @@ def _verdicts(folder: Path) -> tuple[str, str]:
     return ", ".join(f"`{r}`" for r in refs), f"[{verdicts}]({folder.name}/compliance.csv)"
 
 
-def row(folder: Path, experiments_rel: str) -> str | None:
+def _warn(msg: str) -> None:
+    print(f"simsam: warning: {msg}", file=sys.stderr)
+
+
+def row(folder: Path, experiments_rel: str, warn: Callable[[str], None] = _warn) -> str | None:
+    """The index row of one report folder; None (with one line to ``warn``) where its manifest or
+    its compliance table cannot be read: a report the index cannot vouch for is left out."""
     manifest = folder / "manifest.json"
     if not manifest.is_file() or not (folder / "figure.png").is_file():
         return None
-    m = json.loads(manifest.read_text())
+    try:
+        m = json.loads(manifest.read_text())
+        if not isinstance(m, dict):
+            raise ValueError(f"a JSON object was expected, got a {type(m).__name__}")
+        return _format(folder, m, experiments_rel)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, csv.Error) as e:
+        warn(f"index: {folder} left out: its manifest.json or compliance.csv cannot be read "
+             f"({' '.join(str(e).split()) or type(e).__name__}); rerun its experiment to rebuild it")
+        return None
+
+
+def _format(folder: Path, m: dict, experiments_rel: str) -> str:
     refs, verdicts = _verdicts(folder)
     machine = f"{m.get('backend', '?')}: {m.get('device', '?')}" + (f" x{m['device_count']}" if m.get("device_count", 1) > 1 else "")
     if m.get("host"):
         machine += f" ({m['host']})"
-    commit = m.get("git_commit", "?")[:10] + (" (dirty)" if m.get("git_dirty") else "")
+    # git_commit is null when simsam does not run from a git checkout (provenance.git_state)
+    commit = str(m["git_commit"])[:10] if m.get("git_commit") else "not a git checkout"
+    commit += " (dirty)" if m.get("git_dirty") else ""
     name = m.get("experiment", folder.name)
     return (f"| [![{name}]({folder.name}/figure.png)]({folder.name}/figure.pdf) | [`{name}`]({experiments_rel}/{name}.py)"
             f" | {refs} | {verdicts} | {machine} | {m.get('seeds', '?')} | {m.get('steps', '?')}"

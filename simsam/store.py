@@ -12,7 +12,12 @@ the optimizer's repr, the hyperparameters, seeds, horizon, checkpoints, dtype, a
 the platform (simsam's version and source hash, jax and jaxlib versions, backend, device kind and
 count): a result is reused only where recomputing it would give the same bits. A cached entry is
 shown only when its manifest is readable, names the same id and carries the sha256 of the .npz
-beside it; anything else is recomputed. Only a run that completed is stored as a result.
+beside it, and only when its arrays fit the run (shapes, dtypes, no NaN, its checkpoints, seeds and
+hyperparameters); a saved chunk is resumed only when it fits too (``done``, the carry's shapes,
+dtypes and finiteness, its runs at iteration checkpoints[done - 1]). An entry that is damaged or
+does not fit (a directory where the file should be included) is set aside as ``NAME.damaged``
+with one line to the log, and recomputed; a missing or incomplete one is recomputed. Only a run
+that completed is stored as a result.
 
 Every file is written to a temporary beside its destination (``.<name>.<pid>.tmp``), flushed to
 disk and renamed over the destination, so that a reader, or a run killed at any moment (SIGKILL
@@ -34,7 +39,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from simsam.engine.core import Metrics, Result, Snapshot, prepare, simulate
+from simsam.engine.core import Carry, Metrics, Result, Snapshot, carry_spec, prepare, simulate
 from simsam.engine.fused import PATHS
 from simsam.errors import SimsamError, check_choice
 from simsam.provenance import Uncacheable, backend, class_token, provenance, user_code, versions
@@ -243,6 +248,71 @@ def _describe(config: dict) -> dict:
     }
 
 
+# --- what a stored file must hold ---------------------------------------------------------------
+
+
+def _expected(config: dict) -> tuple[int, int, int, Carry]:
+    """(G, S, K, carry spec) of the run ``config`` describes."""
+    G, S = len(config["params"][0]), config["seeds"].size
+    spec = carry_spec(config["optimizer"], config["params"], G * S, config["problem"].d, config["dtype"])
+    return G, S, config["checkpoints"].size, spec
+
+
+def _bad_values(a: np.ndarray) -> bool:
+    """NaN or -inf: never recorded (a diverged run's metrics are +inf)."""
+    return np.issubdtype(a.dtype, np.floating) and bool(np.isnan(a).any() or (a == -np.inf).any())
+
+
+def _misfit(z: dict, config: dict) -> str | None:
+    """Why the arrays ``z`` of a stored result are not what the run ``config`` gives, or None."""
+    G, S, K, spec = _expected(config)
+    metric = np.asarray(config["problem"].f_star).dtype
+    want = {"f_gap": ((G, S, K), metric), "grad_norm2": ((G, S, K), metric), "dist2": ((G, S, K), metric),
+            "n_grad": ((G, S, K), spec.state.n_grad.dtype), "f_gap0": ((G, S), np.dtype(np.float64)),
+            "diverged": ((G, S), spec.diverged.dtype), "diverged_step": ((G, S), spec.diverged_step.dtype)}
+    for k, (shape, dtype) in want.items():
+        if z[k].shape != shape or z[k].dtype != dtype:
+            return f"{k} is {z[k].dtype}{z[k].shape}, the run gives {np.dtype(dtype)}{shape}"
+        if _bad_values(z[k]):
+            return f"{k} holds NaN or -inf"
+    if not np.array_equal(z["checkpoints"], config["checkpoints"]) or not np.array_equal(z["seeds"], config["seeds"]):
+        return "its checkpoints or seeds differ from the run's"
+    for k, v in config["params"]._asdict().items():
+        if not np.array_equal(z[f"params.{k}"], v, equal_nan=True):
+            return f"its hyperparameter {k} differs from the run's"
+    if np.any(z["diverged_step"][~z["diverged"]] != -1) or np.any(z["diverged_step"][z["diverged"]] < 1):
+        return "its divergence steps contradict its divergence flags"
+    return None
+
+
+def snapshot_misfit(snapshot: Snapshot, config: dict) -> str | None:
+    """Why ``snapshot`` cannot continue the run ``config`` (shapes, dtypes, a finite carry at
+    iteration checkpoints[done - 1], records of the checkpoints done), or None."""
+    G, S, K, spec = _expected(config)
+    leaves, treedef = jax.tree_util.tree_flatten(spec)
+    if not 0 < snapshot.done <= K:
+        return f"done = {snapshot.done} is outside [1, {K}]"
+    if len(snapshot.carry) != len(leaves):
+        return f"its carry has {len(snapshot.carry)} arrays, the run's has {len(leaves)}"
+    for i, (a, b) in enumerate(zip(snapshot.carry, leaves)):
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return f"carry.{i} is {a.dtype}{a.shape}, the run's is {b.dtype}{b.shape}"
+        if np.issubdtype(a.dtype, np.inexact) and not np.isfinite(a).all():
+            return f"carry.{i} is not finite (a diverged run is kept at its last finite state)"
+    for f, r, want in zip(Metrics._fields, snapshot.records, Metrics(*([np.asarray(config["problem"].f_star).dtype] * 3),
+                                                                   spec.state.n_grad.dtype)):
+        if r.shape != (snapshot.done, G * S) or r.dtype != want:
+            return f"records.{f} is {r.dtype}{r.shape}, done = {snapshot.done} needs {np.dtype(want)}{(snapshot.done, G * S)}"
+        if _bad_values(r):
+            return f"records.{f} holds NaN or -inf"
+    carry = jax.tree_util.tree_unflatten(treedef, snapshot.carry)
+    t, diverged = np.asarray(carry.state.t), np.asarray(carry.diverged)
+    at = int(config["checkpoints"][snapshot.done - 1])
+    if np.any(t[~diverged] != at) or np.any(t[diverged] > at):
+        return f"its runs are not at iteration {at}, where done = {snapshot.done} puts them"
+    return None
+
+
 # --- the store ----------------------------------------------------------------------------------
 
 
@@ -263,22 +333,56 @@ class RunStore:
     def partial_path(self, rid: str) -> Path:
         return self.folder / f"{rid}.partial.npz"
 
-    def load(self, rid: str, optimizer) -> Result | None:
-        """The stored result ``rid``, or None unless its manifest vouches for exactly this file."""
-        path = self.result_path(rid)
+    def load(self, rid: str, optimizer, config: dict | None = None) -> Result | None:
+        """The stored result ``rid``, or None unless its manifest vouches for exactly this file (and,
+        given the run's ``config``, unless it has the shapes, dtypes and values that run gives)."""
+        return self._inspect(rid, optimizer, config)[0]
+
+    def _inspect(self, rid: str, optimizer, config: dict | None) -> tuple[Result | None, str | None]:
+        """(the stored result or None, why it cannot be used where something is there but damaged;
+        None where the entry is missing or incomplete, as a run killed while storing it leaves it)."""
+        path, mpath = self.result_path(rid), self.manifest_path(rid)
+        for p in (path, mpath):
+            if os.path.lexists(p) and not p.is_file():
+                return None, f"{p.name} is not a regular file"
+        if not path.exists() or not mpath.exists():
+            return None, None
         try:
-            manifest = json.loads(self.manifest_path(rid).read_text())
+            manifest = json.loads(mpath.read_text())
             if manifest["run_id"] != rid or manifest["sha256"] != sha256_file(path):
-                return None
+                return None, "its manifest vouches for another file (run id or sha256 differs)"
             z = read_npz(path)
-            if z is None or str(z["run_id"]) != rid:
-                return None
+            if z is None:
+                return None, f"{path.name} cannot be read"
+            if str(z["run_id"]) != rid:
+                return None, f"{path.name} holds another run"
             meta = {**json.loads(str(z["meta"])), **{k: manifest[k] for k in VOLATILE_META},
                     "run_id": rid, "source": "cached"}
             params = optimizer.Params(**{k: z[f"params.{k}"] for k in optimizer.Params._fields})
-            return Result(**{k: z[k] for k in RESULT_ARRAYS}, params=params, meta=meta)
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+            why = None if config is None else _misfit(z, config)
+            if why:
+                return None, f"{path.name} does not fit this run ({why})"
+            return Result(**{k: z[k] for k in RESULT_ARRAYS}, params=params, meta=meta), None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            return None, f"its files cannot be read ({type(e).__name__}: {' '.join(str(e).split())})"
+
+    def set_aside(self, paths, why: str, label: str, log: Callable[[str], None]) -> None:
+        """Rename the damaged files (or folders) ``paths`` to ``<name>.damaged`` (``-2``, ``-3``... where
+        taken): kept for inspection, out of the way of the recomputed entry; one line to ``log``."""
+        moved = []
+        for p in paths:
+            if not os.path.lexists(p):
+                continue
+            aside, n = p.with_name(f"{p.name}.damaged"), 1
+            while os.path.lexists(aside):
+                n += 1
+                aside = p.with_name(f"{p.name}.damaged-{n}")
+            try:
+                os.rename(p, aside)
+            except OSError as e:
+                raise SimsamError(f"--out folder cannot be written: {p}: {e.strerror or e}") from None
+            moved.append(aside.name)
+        log(f"{label}: stored entry damaged: {why}; set aside as {', '.join(moved)}; recomputing")
 
     def save(self, rid: str, result: Result, manifest: dict) -> None:
         """Write the result's arrays, then its manifest (the entry counts only once both exist)."""
@@ -298,17 +402,36 @@ class RunStore:
         """:meth:`save` with the manifest of a :func:`run_config`: its description, ``source``, provenance."""
         self.save(rid, result, {"config": _describe(config), "source": source, **provenance(result.meta["wall_s"])})
 
-    def load_partial(self, rid: str) -> Snapshot | None:
-        z = read_npz(self.partial_path(rid))
-        if z is None or "run_id" not in z or str(z["run_id"]) != rid or "done" not in z:
-            return None
+    def load_partial(self, rid: str, config: dict | None = None) -> Snapshot | None:
+        """The saved chunk of run ``rid``, or None where there is none or it does not fit the run."""
+        return self._inspect_partial(rid, config)[0]
+
+    def _inspect_partial(self, rid: str, config: dict | None) -> tuple[Snapshot | None, str | None]:
+        """(the saved snapshot or None, why it cannot be used where a file is there but damaged)."""
+        path = self.partial_path(rid)
+        if not os.path.lexists(path):
+            return None, None
+        if not path.is_file():
+            return None, f"{path.name} is not a regular file"
+        z = read_npz(path)
+        if z is None or "run_id" not in z or "done" not in z:
+            return None, f"{path.name} cannot be read"
+        if str(z["run_id"]) != rid:
+            return None, f"{path.name} holds another run"
         n_carry = sum(k.startswith("carry.") for k in z)
         try:
             records = Metrics(*(z[f"records.{f}"] for f in Metrics._fields))
             carry = [z[f"carry.{i}"] for i in range(n_carry)]
-        except KeyError:
-            return None
-        return Snapshot(int(z["done"]), carry, records)
+            done = z["done"]
+            if done.shape != () or not np.issubdtype(done.dtype, np.integer):
+                return None, f"{path.name} has a malformed done"
+            snapshot = Snapshot(int(done), carry, records)
+        except (KeyError, ValueError, TypeError) as e:
+            return None, f"{path.name} cannot be read ({type(e).__name__}: {e})"
+        why = None if config is None else snapshot_misfit(snapshot, config)
+        if why:
+            return None, f"{path.name} does not fit this run ({why})"
+        return snapshot, None
 
     def save_partial(self, rid: str, snapshot: Snapshot) -> None:
         arrays = {"run_id": np.array(rid), "done": np.array(snapshot.done)}
@@ -332,11 +455,21 @@ class RunStore:
         except Uncacheable as e:  # never stored: no key could tell its code had changed
             rid, uncacheable = None, str(e)
             log(f"{label}: not stored: {uncacheable}; recomputing")
-        cached = None if force or rid is None else self.load(rid, optimizer)
-        if cached is not None:
-            log(f"{label}: cached ({self.result_path(rid)})")
-            return cached
-        snapshot = None if force or rid is None else self.load_partial(rid)
+        cached = snapshot = None
+        if not force and rid is not None:
+            cached, why = self._inspect(rid, optimizer, config)
+            if why:
+                self.set_aside([self.result_path(rid), self.manifest_path(rid)], why, label, log)
+            if cached is not None:
+                log(f"{label}: cached ({self.result_path(rid)})")
+                return cached
+            snapshot, why = self._inspect_partial(rid, config)
+            if why:
+                self.set_aside([self.partial_path(rid)], why, label, log)
+        elif rid is not None:  # --force: a directory in the way would fail every write
+            for p in (self.result_path(rid), self.manifest_path(rid), self.partial_path(rid)):
+                if os.path.lexists(p) and not p.is_file():
+                    self.set_aside([p], f"{p.name} is not a regular file", label, log)
         source = "computed"
         if snapshot is not None:
             source = f"resumed from step {int(config['checkpoints'][snapshot.done - 1])}"

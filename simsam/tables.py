@@ -85,7 +85,7 @@ def build(exp, results, checks) -> dict[str, list[dict]]:
         r, g, label = cr.result, cr.index, cr.curve.label
         x = r.n_grad[g].mean(axis=0) if exp.xaxis == "grad_evals" else r.checkpoints.astype(float)
         x_of[label] = (r.checkpoints, x)
-        values = r.values(exp.metric, exp.normalize)[g]
+        values = r.values(exp.metric, exp.normalize and cr.normalizable(exp.metric))[g]  # undefined from x_0 = x*
         deterministic = values.shape[0] == 1 or bool(np.all(values == values[:1]))
         m = cr.mean_ci(exp.metric, exp.normalize, exp.level)
         panel = panel_name(problem[id(cr.curve.problem)], exp.metric, several)

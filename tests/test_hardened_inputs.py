@@ -394,3 +394,151 @@ def test_cli_full_disk_at_every_write_leaves_nothing_half_written(tmp_path, caps
         pytest.fail("the run never got through")
     assert k > 4, "too few write points were exercised"
     assert (out / "summary.csv").read_bytes() == (tmp_path / "clean" / "summary.csv").read_bytes()
+
+
+# ------------------------------------------------------------------- study scripts as inputs
+
+STUDY = '''"""A study whose field {field} is {value}."""
+import dataclasses
+
+from simsam.experiment import Curve, Experiment
+from simsam.optimizers import SGD
+from simsam.problems import ridge
+from simsam.samplers import Uniform
+
+
+def build(opts):
+    problem = ridge(n=8, d=3, seed=1)
+    opt = SGD()
+    curve = Curve("sgd", problem, opt, opt.Params(gamma=0.05), Uniform(problem.n), theorems=("sgd_abc_pl",))
+    exp = Experiment(name="study", title="study", curves=(curve,), seeds=2, steps=20, n_checkpoints=10)
+    if {in_curve}:
+        return dataclasses.replace(exp, curves=(dataclasses.replace(curve, {field}={value}),))
+    return dataclasses.replace(exp, {field}={value})
+'''
+LITERAL = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(-2, 2), st.text(max_size=4),
+                    st.lists(st.integers(0, 3), max_size=2), st.dictionaries(st.sampled_from("ab"), st.integers(), max_size=1))
+NOT_STR = LITERAL.filter(lambda v: not isinstance(v, str))
+NOT_BOOL = LITERAL.filter(lambda v: not isinstance(v, bool))
+NOT_NAME = st.one_of(NOT_STR, st.text(max_size=8).filter(lambda s: not s.isascii() or not s.replace("_", "a")
+                                                         .replace("-", "a").isalnum() or s[:1] in "_-"),
+                     st.text(alphabet="ab", min_size=101, max_size=150))
+STUDY_BAD = {  # (field, on the curve?): values it must not take
+    ("name", False): NOT_NAME,
+    ("title", False): NOT_STR,
+    ("seeds", False): st.one_of(st.integers(max_value=0), st.floats(), NOT_STR.filter(lambda v: type(v) is not int)),
+    ("steps", False): st.one_of(st.integers(max_value=0), st.integers(min_value=2**31 - 1), st.floats()),
+    ("n_checkpoints", False): st.one_of(st.integers(max_value=0), st.floats(), st.text(max_size=3)),
+    ("every_step", False): NOT_BOOL,
+    ("normalize", False): NOT_BOOL,
+    ("xaxis", False): LITERAL.filter(lambda v: v not in experiment.XAXES),
+    ("xscale", False): LITERAL.filter(lambda v: v not in experiment.XSCALES),
+    ("metric", False): LITERAL.filter(lambda v: v not in experiment.METRICS),
+    ("level", False): st.one_of(st.floats(max_value=0.0), st.floats(min_value=1.0), NOT_STR.filter(
+        lambda v: not isinstance(v, float))),
+    ("curves", False): st.one_of(st.just(()), st.just([]), LITERAL),
+    ("label", True): st.one_of(NOT_STR, st.just("")),
+    ("params", True): st.one_of(LITERAL, st.just({"gamma": 0.05})),
+    ("theorems", True): st.one_of(st.text(min_size=1, max_size=4).map(lambda s: (s,)), st.integers(), st.just("sgd_abc_pl")),
+    ("exact", True): LITERAL.filter(lambda v: v is not None),
+}
+
+
+def _source(value) -> str:
+    """``value`` as Python source (NaN and the infinities included)."""
+    return f"float({str(value)!r})" if isinstance(value, float) and not math.isfinite(value) else repr(value)
+
+
+@given(data=st.data())
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_cli_bad_study_field_is_one_line_and_simulates_nothing(tmp_path_factory, capsys, monkeypatch, data):
+    """A study script is an input like the flags: any bad field is one line naming the script and
+    the field, exit 2, before anything is simulated and nothing written."""
+    field, in_curve = data.draw(st.sampled_from(sorted(STUDY_BAD)), label="field")
+    value = data.draw(STUDY_BAD[(field, in_curve)], label="value")
+    folder = tmp_path_factory.mktemp("studies")
+    (folder / "study.py").write_text(STUDY.format(field=field, value=_source(value), in_curve=in_curve))
+    monkeypatch.setenv("SIMSAM_EXPERIMENTS", str(folder))
+    monkeypatch.setattr(experiment, "simulate_curves", lambda *a, **k: pytest.fail("simulated an invalid study"))
+    code, captured = run_cli(["run", "study", "--out", folder / "out"], capsys)
+    assert_one_line_error(code, captured, "study.py")
+    assert field in captured.err or (field == "curves" and "curves[0]" in captured.err), captured.err
+    assert not (folder / "out").exists()
+
+
+# -------------------------------------------------------------------- stored files as inputs
+
+STORE_SEEDS, STORE_CHECKPOINTS = 3, np.arange(0, 41, 5)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """A computed run and the arrays of its stored result and of a partial (saved after 2 chunks)."""
+    from simsam.store import RunStore, read_npz
+
+    problem, opt = ridge(n=16, d=4, seed=2), optimizers.UnifiedSAM()
+    params = simsam.grid(opt.Params, gamma=[0.05, 100.0], rho=0.05, lam=0.5)
+    kw = dict(sampler=Uniform(problem.n), seeds=STORE_SEEDS, steps=40, checkpoints=STORE_CHECKPOINTS, block=2)
+    folder = tmp_path_factory.mktemp("stored")
+    ref = RunStore(folder).simulate(problem, opt, params, **kw)
+    rid = ref.meta["run_id"]
+    partial = {}
+    simulate_in = lambda **extra: RunStore(folder).simulate(problem, opt, params, **kw, **extra)  # noqa: E731
+    real = RunStore.save_partial
+
+    def keep_second(self, r, snapshot):
+        real(self, r, snapshot)
+        if snapshot.done == 4:
+            partial.update(read_npz(self.partial_path(r)))
+
+    RunStore.save_partial = keep_second
+    try:
+        simulate_in(force=True)
+    finally:
+        RunStore.save_partial = real
+    return ref, rid, read_npz(folder / f"{rid}.npz"), partial, (problem, opt, params, kw)
+
+
+def _mutate(data, arrays: dict) -> dict:
+    """A copy of ``arrays`` with one key broken in shape, dtype, finiteness or presence."""
+    arrays = {k: np.array(v) for k, v in arrays.items()}
+    key = data.draw(st.sampled_from(sorted(k for k in arrays if k not in ("meta", "run_id"))), label="key")
+    a = arrays[key]
+    kinds = ["drop", "dtype"] + (["cut"] if a.ndim else []) + (["nan", "-inf"] if a.dtype.kind == "f" else [])
+    kind = data.draw(st.sampled_from(kinds), label="mutation")
+    if kind == "drop":
+        del arrays[key]
+    elif kind == "cut":
+        axis = data.draw(st.integers(0, a.ndim - 1), label="axis")
+        arrays[key] = np.delete(a, -1, axis=axis)
+    elif kind == "dtype":
+        other = data.draw(st.sampled_from([t for t in ("float32", "float64", "int32", "int64", "bool")
+                                           if np.dtype(t) != a.dtype]), label="dtype")
+        with np.errstate(all="ignore"):
+            arrays[key] = np.nan_to_num(a.astype(np.float64), posinf=1e30).astype(other)
+    else:
+        flat = a.reshape(-1)
+        flat[data.draw(st.integers(0, flat.size - 1), label="at")] = np.nan if kind == "nan" else -np.inf
+    return arrays
+
+
+@given(data=st.data())
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_broken_stored_file_is_never_served(stored, tmp_path_factory, data):
+    """Stored files are inputs too: a result (with its checksum updated, so only its contents can
+    tell) or a partial chunk broken in any key's shape, dtype, finiteness or presence is never
+    served or resumed from, never an error: the run gives the reference's values."""
+    from simsam.store import RunStore, sha256_file, write_npz
+
+    ref, rid, result, partial, (problem, opt, params, kw) = stored
+    folder = tmp_path_factory.mktemp("broken")
+    if data.draw(st.booleans(), label="the result (else the partial)"):
+        write_npz(folder / f"{rid}.npz", _mutate(data, result))
+        manifest = {"run_id": rid, "sha256": sha256_file(folder / f"{rid}.npz"), "wall_s": 0.0, "device": "cpu",
+                    "backend": "cpu"}
+        (folder / f"{rid}.json").write_text(__import__("json").dumps(manifest))
+    else:
+        write_npz(folder / f"{rid}.partial.npz", _mutate(data, partial))
+    got = RunStore(folder).simulate(problem, opt, params, **kw)
+    for k in ("checkpoints", "f_gap", "grad_norm2", "dist2", "n_grad", "f_gap0", "diverged", "diverged_step", "seeds"):
+        np.testing.assert_array_equal(getattr(got, k), getattr(ref, k), err_msg=k)

@@ -21,6 +21,10 @@ Resuming: ``on_block`` receives a :class:`Snapshot` (the carry and the records s
 after every completed block, and ``resume=snapshot`` continues from it; the continuation is bit
 for bit the uninterrupted run, whatever the block sizes before and after.
 
+Memory: before anything is allocated, ``memory.py`` estimates what the runs need and refuses
+(one SimsamError naming the seeds or the block) a run that would not fit: XLA aborts the process
+on a failed allocation.
+
 Divergence: after every step a run whose iterate is not finite, or whose squared norm exceeds
 ``blowup`` (default: sqrt of the dtype's largest value), is frozen at its last finite state, marked
 diverged, and its step recorded; its metrics from then on are +inf, never NaN.
@@ -38,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from simsam.engine import memory
 from simsam.engine.checkpoints import log_checkpoints
 from simsam.engine.fused import FUSED_MAX_CHUNK, PATHS, fused_advance, why_not_fused
 from simsam.engine.pallas import pallas_advance, why_not_pallas
@@ -92,6 +97,26 @@ class Snapshot(NamedTuple):
     done: int  # checkpoints recorded so far; the runs are at iteration checkpoints[done - 1]
     carry: list  # the Carry's leaves in tree order (optimizer state, divergence flag and step)
     records: Metrics  # (done, R) metrics at the checkpoints recorded so far
+
+
+def _start(optimizer, x0_runs, params_runs) -> Carry:
+    """The carry of runs starting at the rows of ``x0_runs`` with hyperparameters ``params_runs``."""
+    # Copy every leaf: the carry is donated, and an init may alias one buffer in two fields.
+    state = jax.tree_util.tree_map(jnp.copy, jax.vmap(optimizer.init)(x0_runs, params_runs))
+    # int32 counters (t, n_grad) become int64: n_grad would overflow past 2^31 gradient evaluations,
+    # which a method with several gradients per step reaches within the int32 horizon (steps <
+    # 2^31). The step's ``state.n_grad + c`` then stays int64, and ``_safe_step`` keeps the dtype.
+    state = jax.tree_util.tree_map(lambda a: a.astype(jnp.int64) if a.dtype == jnp.int32 else a, state)
+    R = x0_runs.shape[0]
+    return Carry(state, jnp.zeros((R,), bool), jnp.full((R,), -1, jnp.int32))
+
+
+def carry_spec(optimizer, params, runs: int, d: int, dtype: str) -> Carry:
+    """The carry of ``runs`` runs of dimension ``d`` as shapes and dtypes (``jax.ShapeDtypeStruct``
+    leaves; nothing is computed): what a saved snapshot must match, and what memory.py counts."""
+    jd = jnp.dtype(dtype)
+    p = jax.tree_util.tree_map(lambda _: jax.ShapeDtypeStruct((runs,), jd), params)
+    return jax.eval_shape(partial(_start, optimizer), jax.ShapeDtypeStruct((runs, d), jd), p)
 
 
 def _restore(snapshot: Snapshot, fresh: Carry, K: int) -> tuple[Carry, Metrics]:
@@ -388,27 +413,29 @@ def simulate(
     run_problem = problem if dtype == "float64" else problem.astype(jdtype)
     oracle = Oracle(run_problem, sampler)
     step = _choose_step(optimizer, oracle, path)
+    layout = _layout(R, problem.d, jdtype, step, chunk)
+    done = resume.done if resume is not None and isinstance(resume.done, (int, np.integer)) else 0  # checked by _restore
+    # A block past the checkpoints still to record would only add empty segments.
+    block = max(min(K - done, 64 if block is None else block), 1)
+    est = memory.estimate(runs=R, padded=layout.padded, d=problem.d,
+                          carry_bytes=memory.tree_bytes(carry_spec(optimizer, params, 1, problem.d, dtype)),
+                          in_flight=layout.chunk, itemsize=jdtype.itemsize, block=block, checkpoints=K,
+                          problem_bytes=memory.tree_bytes(problem) + memory.tree_bytes(sampler))
+    memory.check(est, grid=G, seeds=S, d=problem.d, block=block, checkpoints=K,
+                 n_devices=1 if layout.mesh is None else layout.mesh.size)
     # The starting point as the runs hold it (rounded to ``dtype``): the recorded curve, f(x0) - f*
     # and the bound scaled by it all start from this one point.
     x0_runs = np.broadcast_to(np.asarray(x0, dtype).astype(np.float64), (S, problem.d))[np.tile(np.arange(S), G)]
     params_runs = jax.tree_util.tree_map(lambda v: jnp.asarray(np.repeat(v, S), jdtype), params)
     run_keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(np.tile(seed_arr, G)))
-    # Copy every leaf: the carry is donated, and an init may alias one buffer in two fields.
-    state = jax.tree_util.tree_map(jnp.copy, jax.vmap(optimizer.init)(jnp.asarray(x0_runs, jdtype), params_runs))
-    # int32 counters (t, n_grad) become int64: n_grad would overflow past 2^31 gradient evaluations,
-    # which a method with several gradients per step reaches within the int32 horizon (steps <
-    # 2^31). The step's ``state.n_grad + c`` then stays int64, and ``_safe_step`` keeps the dtype.
-    state = jax.tree_util.tree_map(lambda a: a.astype(jnp.int64) if a.dtype == jnp.int32 else a, state)
-    carry = Carry(state, jnp.zeros((R,), bool), jnp.full((R,), -1, jnp.int32))
-    done, records = 0, []
+    carry = _start(optimizer, jnp.asarray(x0_runs, jdtype), params_runs)
+    records = []
     if resume is not None:
         carry, restored = _restore(resume, carry, K)
-        done, records = resume.done, [restored]
-    layout = _layout(R, problem.d, jdtype, step, chunk)
+        records = [restored]
     carry, params_runs, run_keys = shard_runs((carry, params_runs, run_keys), layout)
 
     f_gap0 = np.asarray(jax.vmap(problem.loss)(jnp.asarray(x0_runs)) - problem.f_star).reshape(G, S)
-    block = min(K, 64) if block is None else block
     # Blocks cover the checkpoints not yet recorded; the last is padded with empty segments.
     n_blocks = math.ceil((K - done) / block)
     padded = np.concatenate([ckpts[done:], np.full(n_blocks * block - (K - done), ckpts[-1])])
