@@ -20,7 +20,8 @@ so two samplers with equal meta fields (``Minibatch(8, 2)`` and ``WithReplacemen
 cache such as the jit cache could run one's compiled code for the other whenever the two landed in
 one bucket: rare, dependent on the process's hash seed, and silent (simsam/theory/FINDINGS.md).
 
-NumPy arrays given to the constructor are stored as JAX arrays, so a problem's methods accept
+NumPy arrays given to the constructor are stored as JAX arrays of the same dtype (float64 kept,
+whether or not the user's JAX has 64-bit types on), so a problem's methods accept
 traced indices and arguments whether or not the problem itself was passed through ``jit``.
 Unflattening (what JAX does under jit, vmap, eval_shape) rebuilds an object without running the
 constructor, so validation in ``__post_init__`` sees only user values.
@@ -33,6 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from simsam._x64 import enabled
+
 # Every class made a pytree here, in registration order (the contract tests walk it).
 REGISTERED: list[type] = []
 
@@ -44,12 +47,13 @@ def pytree_dataclass(cls=None, *, meta: tuple[str, ...] = ()):
         user_post_init = getattr(c, "__post_init__", None)
 
         def __post_init__(self):
-            for f in dataclasses.fields(self):
-                v = getattr(self, f.name)
-                if f.name not in meta and isinstance(v, (np.ndarray, np.generic)):
-                    object.__setattr__(self, f.name, jnp.asarray(v))
-            if user_post_init is not None:
-                user_post_init(self)
+            with enabled():  # float64 stays float64 whatever the user's JAX setting (simsam/_x64.py)
+                for f in dataclasses.fields(self):
+                    v = getattr(self, f.name)
+                    if f.name not in meta and isinstance(v, (np.ndarray, np.generic)):
+                        object.__setattr__(self, f.name, jnp.asarray(v))
+                if user_post_init is not None:
+                    user_post_init(self)
 
         c.__post_init__ = __post_init__
         c = dataclasses.dataclass(frozen=True)(c)

@@ -16,10 +16,18 @@ CATALOG = Path(__file__).resolve().parent / "catalog.json"
 SECTIONS = ("problems", "samplers", "optimizers", "theorems")
 
 
+SHIPPED = Path(__file__).resolve().parent / "experiments"  # the studies installed with the package
+
+
 def experiments_dir() -> Path:
-    """``$SIMSAM_EXPERIMENTS`` or the ``experiments/`` folder beside the ``simsam`` package."""
+    """``$SIMSAM_EXPERIMENTS`` (which replaces them) or the shipped studies, ``simsam/experiments/``."""
     env = os.environ.get("SIMSAM_EXPERIMENTS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "experiments"
+    return Path(env) if env else SHIPPED
+
+
+def is_path(name: str) -> bool:
+    """Whether ``simsam run NAME`` names a study file (ends in .py or has a folder), not a shipped study."""
+    return name.endswith(".py") or "/" in name or os.sep in name
 
 
 # An experiment's name names its script, its report folder (reports/NAME) and files in it; file

@@ -4,7 +4,8 @@
                   [--quiet] [--force] [--chunk K] [--reference-step | --pallas-step]
                   [--process-id I --num-processes N] [--coordinator HOST:PORT | --coordinator auto]
   simsam merge NAME --num-processes N [same options as run]
-  simsam check NAME [same options as run]
+  simsam run FILE.py [same options]   a study file anywhere
+  simsam check NAME|FILE.py [same options as run] [--simulate]   from stored runs only; writes nothing
   simsam report DIR
   simsam list
   simsam bench [--quick | --gpu-suite] [--json] [--out FILE] [--budget SECONDS]
@@ -38,19 +39,22 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run", help="run an experiment and write its figure and tables",
-        description="Run the experiment NAME (a script in experiments/) and write figure.png, "
+        description="Run the experiment NAME (a shipped study, see `simsam list`) or the study file FILE.py, and write figure.png, "
         "figure.pdf, summary.csv, the tidy tables verdicts.csv, curves.csv and references.csv (and "
         "Parquet copies with the pandas extra) and, for curves with a theorem or exact dynamics, "
         "compliance.csv into the output folder.",
     )
     _run_options(run)
     check = sub.add_parser(
-        "check", help="run an experiment and print, per curve and theorem, whether the bound held",
-        description="Run (or reuse) the experiment NAME and print for each curve and theorem: the "
-        "assumptions and step-size conditions (which fails), fitted vs theoretical rate, tightness at "
-        "the end, and the verdict (holds, violated, inconclusive).",
+        "check", help="print, per curve and reference, whether the bound held (from stored runs)",
+        description="Read the stored runs of the experiment NAME (or FILE.py) from OUT/runs and print for "
+        "each curve and reference: the assumptions and step-size conditions (which fails), fitted vs "
+        "theoretical rate, tightness at the end, and the verdict. Writes nothing. A run that is not stored "
+        "is named (exit status 1); --simulate computes it in memory instead.",
     )
     _run_options(check)
+    check.add_argument("--simulate", action="store_true",
+                       help="compute the runs that are not stored (in memory; nothing is written)")
 
     merge = sub.add_parser(
         "merge", help="assemble the shares of a sweep run by several processes, then write its report",
@@ -87,7 +91,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_options(p, distributed: bool = True) -> None:
-    p.add_argument("name", metavar="NAME", help="experiment name (see `simsam list`), or `all`: every experiment, "
+    p.add_argument("name", metavar="NAME", help="experiment name (see `simsam list`), the path of a study file "
+                   "(FILE.py, anywhere), or `all`: every experiment, "
                    "each into OUT/NAME, then OUT/paper.md and OUT/index.md; or `paper`: the paper_* "
                    "experiments, then OUT/paper.md and OUT/index.md")
     p.add_argument("--out", type=Path, default=None,
@@ -147,7 +152,7 @@ def _check_args(args) -> None:
     for flag, hi in (("seeds", None), ("steps", 2**31 - 2), ("--chunk", None)):
         if (value := getattr(args, flag.lstrip("-"))) is not None:
             check_int(flag, value, 1, hi)
-    if args.name not in GROUPS:
+    if args.name not in GROUPS and not catalog.is_path(args.name):
         catalog.check_name(args.name)
     for setting in args.settings:
         if "=" not in setting or not setting.partition("=")[0].strip():
@@ -163,7 +168,7 @@ def cmd_run(args, summary: bool = True) -> int:
         args.share = share_from(args.process_id, args.num_processes, args.coordinator)
 
     if args.name not in GROUPS:
-        return _run_one(args, args.name, args.out if args.out is not None else DEFAULT_OUT / args.name, summary)
+        return _run_one(args, args.name, args.out if args.out is not None else _default_out(args.name), summary)
     from simsam.index import write_index
 
     root = args.out if args.out is not None else DEFAULT_OUT
@@ -248,8 +253,50 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _default_out(name: str) -> Path:
+    """DEFAULT_OUT/NAME, or DEFAULT_OUT/STEM for a study file."""
+    from simsam import catalog
+
+    return DEFAULT_OUT / (Path(name).stem if catalog.is_path(name) else name)
+
+
 def cmd_check(args) -> int:
-    return cmd_run(args, summary=False)
+    """The compliance table from the runs stored in OUT/runs: names what is missing (status 1) unless
+    --simulate computes it (in memory). Writes nothing."""
+    _check_args(args)
+    from simsam import experiment, report
+
+    if args.name in GROUPS:
+        root = args.out if args.out is not None else DEFAULT_OUT
+        names = [n for n in experiment.available() if n.startswith(GROUPS[args.name])]
+        return max((_check_one(args, n, root / n) for n in names), default=0)
+    return _check_one(args, args.name, args.out if args.out is not None else _default_out(args.name))
+
+
+def _check_one(args, name: str, out: Path) -> int:
+    from simsam import experiment, report
+
+    opts = experiment.Options(seeds=args.seeds, steps=args.steps, quick=args.quick,
+                              dtype="float32" if args.float32 else "float64")
+    exp = experiment.override(experiment.load(name, opts), args.settings)
+    path = "reference" if args.reference_step else "pallas" if args.pallas_step else "auto"
+    results, missing = experiment.stored_curves(exp, out / "runs", dtype=opts.dtype, path=path)
+    if missing and not args.simulate:
+        print(f"{exp.name}: {len(missing)} run(s) not stored in {out / 'runs'} (run `simsam run {name}"
+              f"{' --out ' + str(out) if args.out is not None else ''}` with the same options, or check --simulate):")
+        for labels, where in missing:
+            print(f"  missing: {', '.join(labels)} ({where})")
+        return 1
+    if missing:
+        results = experiment.simulate_curves(exp, opts.dtype, progress=not args.quiet, path=path, given=results,
+                                             log=lambda msg: print(f"  {msg}", flush=True))
+    checked = report.checks(results, exp.normalize)
+    if not checked:
+        print(f"{exp.name}: no curve of this experiment has a reference (a theorem, exact dynamics, a bound)")
+        return 0
+    print(f"{exp.name}: compliance (curve, reference, verdict):")
+    report.print_table([c.row for c in checked])
+    return 0
 
 
 def cmd_merge(args) -> int:

@@ -11,6 +11,11 @@ class SimsamError(ValueError):
     """A bad argument. The message names the parameter and the allowed values."""
 
 
+
+class SimsamWarning(UserWarning):
+    """Something simsam did not do as asked, and says why (e.g. a reference that does not apply)."""
+
+
 def short(value, width: int = 60) -> str:
     """``repr(value)`` on one line, cut to about ``width`` characters: fit for a one-line message."""
     text = " ".join(repr(value).split())

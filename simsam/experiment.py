@@ -1,13 +1,15 @@
 """Experiments: a declarative list of curves, run on the engine, written as figure + tables.
 
-An experiment script in ``experiments/`` is a config and calls, nothing else::
+A study is a Python file that is a config and calls, nothing else::
 
     def build(opts):            # opts: seeds, steps, quick
         problem = ridge(); ...
         return Experiment(name="quickstart", title=..., curves=[Curve(...), ...], seeds=200, steps=...)
 
-``simsam run NAME`` loads ``experiments/NAME.py``, calls ``build`` and :func:`run_experiment`.
-Curves that share a problem, a sampler and an optimizer run as one vectorized grid.
+``simsam run NAME`` loads ``NAME.py`` from the shipped studies (``simsam/experiments/``, installed with
+the package) or from the folder ``$SIMSAM_EXPERIMENTS`` names (which then replaces them); ``simsam run
+path/to/study.py`` loads any file. It calls ``build`` and :func:`run_experiment`. Curves that share a
+problem, a sampler and an optimizer run as one vectorized grid.
 
 Each grid's run is stored in ``OUT/runs`` (see :mod:`simsam.store`): a rerun with the same inputs
 reuses it, an interrupted one resumes from its last saved chunk, and ``manifest.json`` beside the
@@ -33,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from simsam import catalog, report, tables
-from simsam.catalog import experiments_dir
+from simsam.catalog import SHIPPED, experiments_dir, is_path
 from simsam.engine import Result, linear_checkpoints, simulate, stack
 from simsam.engine.core import _check_parts, broadcast_params, seed_array
 from simsam.engine.distributed import Share, assemble, share_kwargs
@@ -41,19 +43,32 @@ from simsam.errors import SimsamError, check_int, short
 from simsam.provenance import Uncacheable, provenance
 from simsam.store import (MANIFEST, RunStore, remove_stale_temporaries, run_config, run_id, sha256_file, staging,
                           write_json, write_text)
+from simsam._x64 import scoped
 
 
 @dataclasses.dataclass(frozen=True)
 class Curve:
-    """One curve of a figure: a problem, a sampler, an optimizer and one hyperparameter point."""
+    """One curve of a figure: a problem, a sampler, an optimizer and one hyperparameter point, and
+    the references it is judged against (:class:`simsam.theory.Reference` objects: theorems, exact
+    dynamics, a user's :func:`simsam.bound`; a name of :data:`simsam.theory.REFERENCES` is resolved).
+
+    ``theorems`` (names) is the older spelling of ``references`` and is merged into it."""
 
     label: str
     problem: Any
     optimizer: Any
     params: Any  # optimizer.Params with scalar fields
     sampler: Any = None
-    theorems: tuple[str, ...] = ()  # names in simsam.theory.THEOREMS to judge this curve against
-    exact: Callable | None = None  # checkpoints -> exact E[f(x_t) - f*] (exact expected dynamics)
+    references: tuple = ()
+    theorems: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        from simsam.theory import as_reference
+
+        refs = tuple(self.references) if isinstance(self.references, (tuple, list)) else (self.references,)
+        refs += tuple(self.theorems) if isinstance(self.theorems, (tuple, list)) else (self.theorems,)
+        object.__setattr__(self, "references", tuple(as_reference(r) for r in refs))
+        object.__setattr__(self, "theorems", ())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,11 +159,23 @@ def _load(path: Path):
     return module
 
 
+def study_path(name: str) -> Path:
+    """The file of study ``name``: a path to a ``.py`` file (anywhere), or a name in :func:`experiments_dir`."""
+    if not is_path(name):
+        catalog.check_name(name)
+        return experiments_dir() / f"{name}.py"
+    path = Path(name)
+    if "\0" in name or path.suffix != ".py" or not path.is_file():
+        raise SimsamError(f"study file {name!r} is not a .py file that exists")
+    return path
+
+
+@scoped
 def load(name: str, opts: Options) -> Experiment:
-    """Build the experiment ``experiments/NAME.py`` and validate it completely (:func:`validate`)
-    before anything is simulated; SimsamError naming the script and the field otherwise."""
-    catalog.check_name(name)
-    path = experiments_dir() / f"{name}.py"
+    """Build the study ``name`` (a shipped name, or the path of a study file anywhere) and validate it
+    completely (:func:`validate`) before anything is simulated; SimsamError naming the script and the
+    field otherwise."""
+    path = study_path(name)
     seeds = None if opts.seeds is None else check_int("seeds", opts.seeds, 1)  # before the (slow) build
     steps = None if opts.steps is None else check_int("steps", opts.steps, 1, 2**31 - 2)
     where = _where(path)
@@ -305,7 +332,7 @@ def describe(exp: Experiment, dtype: str) -> list[str]:
              f"{' normalized' if exp.normalize else ''} against {exp.xaxis} ({exp.xscale} x), {exp.level:.0%} bands"]
     for c in exp.curves:
         point = ", ".join(f"{k} = {float(v):.6g}" for k, v in c.params._asdict().items())
-        refs = ", ".join([*c.theorems, *(["exact dynamics"] if c.exact is not None else [])]) or "none"
+        refs = ", ".join(f"{r.name} ({r.kind})" for r in c.references) or "none"
         lines.append(f"  {c.label}: {c.optimizer.name} on {getattr(c.problem, 'name', type(c.problem).__name__)}, "
                      f"sampler {getattr(c.sampler, 'name', 'none')}; {point}; references: {refs}")
     return lines
@@ -331,14 +358,19 @@ def _group_calls(exp: Experiment, dtype: str, block: int | None, progress: bool 
         yield idx, args, kwargs
 
 
+@scoped
 def simulate_curves(exp: Experiment, dtype: str = "float64", progress: bool | None = None,
                     store: RunStore | None = None, force: bool = False, block: int | None = None,
-                    log: Callable[[str], None] | None = None, path: str = "auto") -> list[CurveResult]:
+                    log: Callable[[str], None] | None = None, path: str = "auto",
+                    given: list | None = None) -> list[CurveResult]:
     """Simulate every group of curves; with a ``store``, reuse or resume its stored runs (``force``:
     recompute), saving a chunk every ``block`` checkpoints, and ``log`` which it did. ``path``:
-    :func:`simulate`'s choice of step ("auto", "reference" or "pallas")."""
-    out: list[CurveResult | None] = [None] * len(exp.curves)
+    :func:`simulate`'s choice of step ("auto", "reference" or "pallas"). ``given``: results already
+    at hand (None where missing, as :func:`stored_curves` returns them), kept."""
+    out: list[CurveResult | None] = list(given) if given is not None else [None] * len(exp.curves)
     for idx, args, kwargs in _group_calls(exp, dtype, block, progress, path):
+        if out[idx[0]] is not None:
+            continue
         res = simulate(*args, **kwargs) if store is None else store.simulate(*args, force=force, log=log, **kwargs)
         for g, i in enumerate(idx):
             out[i] = CurveResult(exp.curves[i], res, g)
@@ -396,6 +428,23 @@ def _storable_id(config: dict) -> str:
 
 
 UNDEFINED_NORMALIZATION = "undefined: the curve starts at 0 (x_0 is a solution); its values are unnormalised"
+
+
+@scoped
+def stored_curves(exp: Experiment, folder: Path, dtype: str = "float64", path: str = "auto"):
+    """(results with None where a group's run is not stored, [(its curve labels, its file or why)])
+    from the run store ``folder``; reads only, writes nothing."""
+    store = RunStore(Path(folder), read_only=True)
+    out: list[CurveResult | None] = [None] * len(exp.curves)
+    missing = []
+    for idx, args, kwargs in _group_calls(exp, dtype, None, False, path):
+        res, where = store.stored(*args, **{k: v for k, v in kwargs.items() if k not in ("block", "progress", "label")})
+        if res is None:
+            missing.append(([exp.curves[i].label for i in idx], where))
+            continue
+        for g, i in enumerate(idx):
+            out[i] = CurveResult(exp.curves[i], res, g)
+    return out, missing
 
 
 def summary_rows(exp: Experiment, results: list[CurveResult]) -> list[dict]:
@@ -456,6 +505,7 @@ def plot(exp: Experiment, tables: dict, out: Path) -> list[Path]:
 def script(name: str):
     """The module of experiment script ``name`` (for a script that builds on another)."""
     path = experiments_dir() / f"{name}.py"
+    path = path if path.is_file() else SHIPPED / f"{name}.py"  # a study of $SIMSAM_EXPERIMENTS may build on a shipped one
     if not path.is_file():
         raise SimsamError(f"script({name!r}): no experiment script {_where(path)}")
     return _load(path)
@@ -499,6 +549,7 @@ def _manifest(exp: Experiment, dtype: str, results: list[CurveResult], files: li
     }
 
 
+@scoped
 def run_experiment(exp: Experiment, out: Path, dtype: str = "float64", progress: bool | None = None,
                    force: bool = False, block: int | None = None,
                    log: Callable[[str], None] | None = None, path: str = "auto") -> dict:

@@ -76,7 +76,7 @@ def _format(folder: Path, m: dict, experiments_rel: str) -> str:
             f" | {float(m.get('wall_s', 0.0)):.1f} s | {commit} |")
 
 
-def write_index(reports: Path, experiments_rel: str = "../experiments") -> Path:
+def write_index(reports: Path, experiments_rel: str = "../simsam/experiments") -> Path:
     """Rewrite ``reports/index.md`` from the report folders it holds."""
     reports = Path(reports)
     rows = [r for r in (row(f, experiments_rel) for f in sorted(reports.iterdir()) if f.is_dir()) if r]

@@ -248,10 +248,11 @@ def _legend_handles(labels, v, dash, panels, level, notes) -> list:
     """Curves (with their verdicts), the dash of each reference, the band, then notes."""
     verdicts: dict[str, list[str]] = {}
     not_drawn: list[str] = []
+    tight = _tight_names(v)
     drawn = {(ref["curve"], ref["reference"]) for p in panels.values() for ref in p.refs}
     for k in range(len(v.get("curve", ()))):
         cur, ref, word = v["curve"][k], v["reference"][k], v["verdict"][k]
-        verdicts.setdefault(cur, []).append(f"{_short(ref)}: {word}" if len(dash) > 1 else str(word))
+        verdicts.setdefault(cur, []).append(f"{_short(ref, tight)}: {word}" if len(dash) > 1 else str(word))
         if (cur, ref) not in drawn:
             why = v["not_drawn"][k] if "not_drawn" in v and v["not_drawn"][k] else "no values to draw"
             not_drawn.append(f"{cur}: {ref} not drawn: {why}")
@@ -260,7 +261,7 @@ def _legend_handles(labels, v, dash, panels, level, notes) -> list:
         text = lab + (f" [{'; '.join(verdicts[lab])}]" if lab in verdicts else "")
         handles.append(Line2D([], [], lw=1.4, ms=4.5, mfc="none", label=wrap(text, 46), **curve_style(i)))
     for name, d in dash.items():
-        what = "exact expected dynamics" if name == "exact dynamics" else f"bound of {name}"
+        what = f"exact expected dynamics {'' if name == 'exact dynamics' else name}".strip() if name in tight else f"bound of {name}"
         handles.append(Line2D([], [], color="0.3", lw=1.1, linestyle=d, label=wrap(f"{what} (in the curve's colour)", 46)))
     series = [s for p in panels.values() for s in p.series]
     stochastic = [s for s in series if not s["deterministic"]]
@@ -275,8 +276,15 @@ def _legend_handles(labels, v, dash, panels, level, notes) -> list:
     return handles
 
 
-def _short(name: str) -> str:
-    return "exact" if name == "exact dynamics" else name
+def _tight_names(v) -> set[str]:
+    """The references judged two-sided (kind "tight": exact dynamics), by name; "exact dynamics"
+    is how tables written before the Reference interface name them."""
+    kinds = v.get("kind", [None] * len(v.get("reference", ())))
+    return {"exact dynamics"} | {ref for ref, kind in zip(v.get("reference", ()), kinds) if kind == "tight"}
+
+
+def _short(name: str, tight: set[str]) -> str:
+    return "exact" if name == "exact dynamics" else f"exact {name}" if name in tight else name
 
 
 class _font:
@@ -317,8 +325,10 @@ def new_figure(title: str, ylabel: str, xlabel: str = "iteration $t$"):
 
 
 def save(fig, out: Path, stem: str = "figure") -> list[Path]:
-    """Write ``stem``.png and ``stem``.pdf (fonts embedded as TrueType) into ``out``."""
+    """Write ``stem``.png and ``stem``.pdf (fonts embedded as TrueType) into the folder ``out``
+    (created if needed)."""
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
     with _font():
         fig.savefig(paths[0], dpi=150)

@@ -32,7 +32,7 @@ GIT_TIMEOUT_S = 10.0  # a git call that hangs (network file system, lock) must n
 # editing them must not throw away stored runs. Everything else (a new module too) is hashed.
 NOT_SIMULATION = ("cli.py", "experiment.py", "plotting.py", "provenance.py", "report.py", "index.py", "tables.py",
                   "results.py", "catalog.py",
-                  "estimators/", "theory/")
+                  "estimators/", "theory/", "experiments/")
 
 
 @functools.lru_cache(maxsize=1)

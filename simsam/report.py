@@ -20,38 +20,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 
-from simsam.errors import SimsamError
+from simsam.errors import SimsamError, SimsamWarning
 from simsam.estimators import fit_linear_rate, fit_sublinear_exponent, mean_ci, verdict
 from simsam.estimators.compliance import MIN_SEEDS, MIN_SEEDS_TIGHT, REL_MARGIN
+from simsam._x64 import scoped
 
 # The rate is fitted where the mean is still at least this many times its final level, so that a
 # plateau (the noise neighbourhood of a constant-step run) does not flatten the fitted transient.
 RATE_WINDOW_FACTOR = 10.0
 LEVEL = 0.95  # of the band drawn around a tested quantity that is not the plotted metric
-
-
-@dataclasses.dataclass(frozen=True)
-class Exact:
-    """A curve's ``exact`` reference from an exact-dynamics statement: ``statement.bound(t, problem,
-    **hyper)`` is E[f(x_t) - f*] (for instance :data:`simsam.theory.nqm.NQM_THEOREMS`)."""
-
-    statement: object
-    problem: object
-    hyper: tuple  # (name, value) pairs, so the reference stays hashable
-
-    def __call__(self, t):
-        return self.statement.bound(t, self.problem, **dict(self.hyper))
-
-    @property
-    def source(self) -> str:
-        return f"{self.statement.name}: {self.statement.source}"
-
-
-def exact(statement, problem, **hyper) -> Exact:
-    return Exact(statement, problem, tuple(sorted(hyper.items())))
 
 
 @dataclasses.dataclass
@@ -66,31 +47,17 @@ class Check:
     hi: np.ndarray | None = None
 
 
-def _hyper(params, g: int) -> dict:
-    p = {k: float(np.asarray(v)[g]) for k, v in params._asdict().items()}
-    return {"gamma": p.get("gamma"), "rho": p.get("rho", 0.0), "lam": p.get("lam")}
-
-
-def _lam_for(optimizer, lam):
-    """The lambda the optimizer actually runs: its preset (USAM 0, SAM 1) or the curve's."""
-    fixed = getattr(optimizer, "fixed_lam", None)
-    return fixed if fixed is not None else lam
-
-
-def tested_values(theorem, result, g: int, problem, sampler, hyper) -> tuple[np.ndarray, np.ndarray]:
-    """(values (S, K'), checkpoints (K',)) of the quantity ``theorem`` bounds."""
+def tested_values(ref, result, g: int, curve, args: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(values (S, K'), checkpoints (K',)) of the quantity the reference ``ref`` speaks about."""
     t = result.checkpoints
-    if theorem.quantity == "f_gap":
+    if ref.quantity == "f_gap":
         return result.f_gap[g], t
     if not np.array_equal(t, np.arange(t.size)):
-        raise SimsamError(f"{theorem.name} bounds an average of ||grad f||^2 over every iteration: "
+        raise SimsamError(f"{ref.name} bounds an average of ||grad f||^2 over every iteration: "
                           "the experiment must record every step (checkpoints 0, 1, 2, ...)")
     X = result.grad_norm2[g]  # (S, T+1)
     T = int(t[-1])
-    if theorem.quantity == "min_grad_norm2":
-        w = theorem.weights(T, problem, sampler, **hyper)  # w_s / W_T for s < T
-    else:  # avg_grad_norm2: the plain average
-        w = np.full(T, 1.0 / T)
+    w = ref.weights_for(T, curve, **args) if ref.quantity == "min_grad_norm2" else np.full(T, 1.0 / T)
     return running_average(X[:, :T], w), t[1:]
 
 
@@ -165,45 +132,44 @@ def seeds_needed(values, bound, kind: str, out) -> int | None:
     return max(int(math.ceil(float(np.max(need)))), S + 1)
 
 
-def check_theorem(name: str, curve, result, g: int, normalize: bool) -> Check:
-    """Judge curve ``g`` of ``result`` against the theorem ``name``."""
-    from simsam.theory import THEOREMS
-
-    if name not in THEOREMS:
-        raise SimsamError(f"unknown theorem {name!r}; available: {', '.join(THEOREMS)}")
-    th = THEOREMS[name]
-    row = {"curve": curve.label, "reference": name, "kind": th.kind, "quantity": th.quantity, "source": th.source}
-    asm = th.check(curve.problem, curve.sampler)
+@scoped
+def check(ref, curve, result, g: int, normalize: bool) -> Check:
+    """Judge curve ``g`` of ``result`` against the reference ``ref``: first whether it is about the
+    curve's algorithm at all (``applies``: otherwise the verdict is "not applicable: <reason>" and a
+    warning says so), then its assumptions and conditions, then the verdict on its values."""
+    row = {"curve": curve.label, "reference": ref.name, "kind": ref.kind, "quantity": ref.quantity, "source": ref.source}
+    ok, why = ref.applies(curve)
+    if not ok:
+        warnings.warn(f"curve {curve.label!r}: reference {ref.name!r} is not applicable: {why}", SimsamWarning,
+                      stacklevel=2)
+        return Check({**row, "assumptions": "", "conditions": "", "verdict": f"not applicable: {why}", "reason": why})
+    asm = ref.assumptions(curve)
     row["assumptions"] = "ok" if asm.ok else "fails: " + "; ".join(f"{a.name} ({a.detail})" for a in asm.failed())
-    hyper = _hyper(result.params, g)
-    hyper["lam"] = _lam_for(curve.optimizer, hyper["lam"])
     if not asm.ok:
         return Check({**row, "conditions": "", "verdict": "not applicable", "reason": "an assumption fails"})
-    adm = th.admissible(curve.problem, curve.sampler, **hyper)
+    args = ref.arguments(curve)
+    adm = ref.admissible_for(curve, **args)
     row["conditions"] = "ok" if adm.ok else "fails: " + "; ".join(map(str, adm.failed))
     if not adm.ok:
         return Check({**row, "verdict": "not applicable", "reason": "the step sizes are outside the theorem's conditions"})
-    values, t = tested_values(th, result, g, curve.problem, curve.sampler, hyper)
+    values, t = tested_values(ref, result, g, curve, args)
     f0 = float(np.mean(result.f_gap0[g]))
-    bound = th.bound(t, curve.problem, curve.sampler, f0, **hyper)
-    scale = f0 if (normalize and th.quantity == "f_gap" and f0 > 0) else 1.0
+    bound = np.asarray(ref.evaluate(t, curve, f0, **args), dtype=float)
+    scale = f0 if (normalize and ref.quantity == "f_gap" and f0 > 0) else 1.0
     # What the bound must beat to say anything: the quantity at the start, f(x_0) - f* or, for the
     # gradient-norm theorems (min over s < t, so ||grad f(x_0)||^2 bounds it trivially), E||grad f(x_0)||^2.
-    start = f0 if th.quantity == "f_gap" else float(np.mean(result.grad_norm2[g][:, 0]))
-    return _judge(row, values / scale, bound / scale, t, th.kind, sublinear=th.quantity != "f_gap"
-                  or th.step_schedule != "constant", start=start / scale)
+    start = f0 if ref.quantity == "f_gap" else float(np.mean(result.grad_norm2[g][:, 0]))
+    return _judge(row, values / scale, bound / scale, t, ref.kind, sublinear=ref.sublinear, start=start / scale,
+                  atol=(1.0 / scale) * _resolution(curve.problem, result, g) if ref.quantity == "f_gap" else 0.0)
 
 
-def check_exact(curve, result, g: int, normalize: bool) -> Check:
-    """Judge curve ``g`` against its exact expected dynamics (a tight reference on E[f - f*])."""
-    t = result.checkpoints
-    exact = np.asarray(curve.exact(t), dtype=float)
-    row = {"curve": curve.label, "reference": "exact dynamics", "kind": "tight", "quantity": "f_gap",
-           "source": getattr(curve.exact, "source", "exact expected dynamics"),
-           "assumptions": "ok", "conditions": "ok"}
-    f0 = float(np.mean(result.f_gap0[g]))
-    scale = f0 if (normalize and f0 > 0) else 1.0
-    return _judge(row, result.f_gap[g] / scale, exact / scale, t, "tight", sublinear=False)
+def _resolution(problem, result, g: int) -> float:
+    """The float resolution of a recorded f(x_t) - f*: the metrics are float64, and the difference of
+    two float64 numbers of size at most |f(x_0)| and |f*| (f decreasing) is known only to within
+    eps (|f(x_0)| + |f*|). A tight reference that decays below it cannot be told apart from 0."""
+    f_star = abs(float(np.asarray(problem.f_star)))
+    f_x0 = float(np.max(np.abs(np.asarray(result.f_gap0[g]) + float(np.asarray(problem.f_star)))))
+    return float(np.finfo(np.float64).eps) * (f_x0 + f_star)
 
 
 def informative(bound, t, start: float, kind: str) -> tuple[bool, str]:
@@ -223,10 +189,10 @@ def informative(bound, t, start: float, kind: str) -> tuple[bool, str]:
     return True, ""
 
 
-def _judge(row, values, bound, t, kind, sublinear, start=None) -> Check:
+def _judge(row, values, bound, t, kind, sublinear, start=None, atol: float = 0.0) -> Check:
     deterministic = values.shape[0] == 1 or bool(np.all(values == values[:1]))
     v = values[:1] if deterministic else values
-    out = verdict(v, bound, t, kind=kind, deterministic=deterministic)
+    out = verdict(v, bound, t, kind=kind, deterministic=deterministic, atol=atol)
     emp, theo = _rates(v, bound, t, sublinear, deterministic)
     says, why_not = informative(bound, t, start, kind) if start is not None else (True, "")
     needed = seeds_needed(v, bound, kind, out)
@@ -251,17 +217,11 @@ def _judge(row, values, bound, t, kind, sublinear, start=None) -> Check:
     return Check(row, t, bound, band.mean, band.lo, band.hi)
 
 
+@scoped
 def checks(curve_results, normalize: bool) -> list[Check]:
     """Every (curve, reference) check of an experiment's curves, in curve order."""
-    out = []
-    for cr in curve_results:
-        c = cr.curve
-        norm = normalize and cr.normalizable("f_gap")  # a start at the solution is judged unnormalised
-        for name in c.theorems:
-            out.append(check_theorem(name, c, cr.result, cr.index, norm))
-        if c.exact is not None:
-            out.append(check_exact(c, cr.result, cr.index, norm))
-    return out
+    return [check(ref, cr.curve, cr.result, cr.index, normalize and cr.normalizable("f_gap"))
+            for cr in curve_results for ref in cr.curve.references]
 
 
 def print_table(rows: list[dict], stream=None) -> None:

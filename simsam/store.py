@@ -43,6 +43,7 @@ from simsam.engine.core import Carry, Metrics, Result, Snapshot, carry_spec, pre
 from simsam.engine.fused import PATHS
 from simsam.errors import SimsamError, check_choice
 from simsam.provenance import Uncacheable, backend, class_token, provenance, user_code, versions
+from simsam._x64 import scoped
 
 STORE_FORMAT = 1  # bump when the layout of the stored arrays changes
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # a fixed member date keeps a .npz byte-for-byte reproducible
@@ -319,10 +320,20 @@ def snapshot_misfit(snapshot: Snapshot, config: dict) -> str | None:
 class RunStore:
     """Cached, resumable :func:`simulate` runs in one folder (see the module docstring)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, read_only: bool = False):
         self.folder = Path(folder)
-        if self.folder.is_dir():
+        if self.folder.is_dir() and not read_only:
             remove_stale_temporaries(self.folder)
+
+    @scoped
+    def stored(self, problem, optimizer, params, *, sampler=None, path="auto", **kwargs) -> tuple[Result | None, str]:
+        """(the stored result of this configuration or None, its file or why it has none); writes nothing."""
+        config = run_config(problem, optimizer, params, sampler=sampler, path=path, **kwargs)
+        try:
+            rid = run_id(config)
+        except Uncacheable as e:
+            return None, f"never stored ({e})"
+        return self.load(rid, optimizer), str(self.result_path(rid))
 
     def result_path(self, rid: str) -> Path:
         return self.folder / f"{rid}.npz"
@@ -439,6 +450,7 @@ class RunStore:
         arrays |= {f"records.{f}": getattr(snapshot.records, f) for f in Metrics._fields}
         write_npz(self.partial_path(rid), arrays)
 
+    @scoped
     def simulate(self, problem, optimizer, params, *, sampler=None, seeds=100, steps=1000, checkpoints=None,
                  x0=None, dtype="float64", block=None, progress=None, label="", force=False,
                  log: Callable[[str], None] | None = None, path: str = "auto", chunk: int | None = None) -> Result:

@@ -78,16 +78,6 @@ def test_reference_step_is_stored_apart_and_agrees(tmp_path, capsys):
                 assert float(a[k]) == pytest.approx(float(b[k]), rel=SUMMARY_RTOL), k
 
 
-def test_readme_example_runs(tmp_path):
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert blocks, "README has no python example"
-    code = blocks[0].replace("steps=5_000", "steps=200").replace("linear_checkpoints(5_000", "linear_checkpoints(200")
-    code = code.replace("seeds=100", "seeds=8")
-    exec(compile(code, "README.md", "exec"), {"OUT": tmp_path})
-    assert (tmp_path / "figure.png").exists()
-
-
 def test_reports_index_links_exist():
     """reports/index.md is generated; every figure, script and table it links must exist."""
     index = ROOT / "reports" / "index.md"
@@ -104,8 +94,8 @@ def test_run_all_quick_writes_an_index(tmp_path, capsys, monkeypatch):
     """`simsam run all --quick` over a folder of two tiny experiments: a report each, one index."""
     exp_dir = tmp_path / "experiments"
     exp_dir.mkdir()
-    (exp_dir / "quickstart.py").write_text((ROOT / "experiments" / "quickstart.py").read_text())
-    (exp_dir / "unified_sam_pl.py").write_text((ROOT / "experiments" / "unified_sam_pl.py").read_text())
+    (exp_dir / "quickstart.py").write_text((ROOT / "simsam" / "experiments" / "quickstart.py").read_text())
+    (exp_dir / "unified_sam_pl.py").write_text((ROOT / "simsam" / "experiments" / "unified_sam_pl.py").read_text())
     monkeypatch.setenv("SIMSAM_EXPERIMENTS", str(exp_dir))
     code, out, _ = run_cli(["run", "all", "--quick", "--out", str(tmp_path / "reports")], capsys)
     assert code == 0

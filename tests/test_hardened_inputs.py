@@ -315,7 +315,7 @@ def test_cli_bad_value_is_one_line_and_writes_nothing(tmp_path_factory, capsys, 
 
 @pytest.mark.parametrize("argv, names", [
     (["run", "no_such_experiment"], ("unknown experiment",)),
-    (["run", "../experiments/quickstart"], ("unknown experiment",)),
+    (["run", "../experiments/quickstart"], ("study file", "not a .py file")),
     (["run", "quick\0start"], ("unknown experiment",)),
     (["run"], ("NAME", "name")),
     (["frobnicate"], ("invalid choice",)),

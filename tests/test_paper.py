@@ -251,7 +251,7 @@ def test_run_paper_group_writes_the_reproduction_table(tmp_path, monkeypatch, ca
     exp_dir = tmp_path / "experiments"
     exp_dir.mkdir()
     for f in ("_paper.py", "paper_lambda_sweep.py", "quickstart.py", "unified_sam_pl.py"):
-        shutil.copy(ROOT / "experiments" / f, exp_dir / f)
+        shutil.copy(ROOT / "simsam" / "experiments" / f, exp_dir / f)
     monkeypatch.setenv("SIMSAM_EXPERIMENTS", str(exp_dir))
     out = tmp_path / "reports"
     assert main(["run", "paper", "--quick", "--steps", "300", "--out", str(out)]) == 0

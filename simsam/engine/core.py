@@ -52,6 +52,7 @@ from simsam.engine.sharding import drop_padding, map_chunks, per_device, run_lay
 from simsam.errors import SimsamError, check_choice, check_int, check_checkpoints, check_real, short
 from simsam.oracle import Oracle
 from simsam.problems.base import check_x
+from simsam._x64 import scoped
 
 
 class Metrics(NamedTuple):
@@ -303,6 +304,7 @@ class Inputs(NamedTuple):
     dtype: str
 
 
+@scoped
 def prepare(problem, optimizer, params, *, sampler=None, seeds=100, steps=1000, checkpoints=None, x0=None,
             dtype="float64") -> Inputs:
     """Validate the arguments of :func:`simulate` (same meaning); SimsamError naming the first bad one."""
@@ -350,6 +352,7 @@ def chunk_size(problem, optimizer, sampler, runs: int, dtype: str = "float64", p
     return _layout(runs, problem.d, jdtype, _choose_step(optimizer, oracle, path), None).chunk
 
 
+@scoped
 def simulate(
     problem,
     optimizer,

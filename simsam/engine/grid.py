@@ -6,8 +6,10 @@ import itertools
 import numpy as np
 
 from simsam.errors import SimsamError, check_real, short
+from simsam._x64 import scoped
 
 
+@scoped
 def grid(params_type, **axes):
     """Cartesian product of the given axes as ``params_type`` with (G,) leaves.
 
@@ -32,6 +34,7 @@ def grid(params_type, **axes):
     return params_type(**cols, **defaults)
 
 
+@scoped
 def stack(params_list):
     """Stack a list of Params (scalar leaves) into one Params with (G,) leaves."""
     if not params_list:

@@ -25,8 +25,10 @@ moderate skewness (and within 2.5 x nominal for products of lognormals with sigm
 Then
 Deterministic runs (``deterministic=True``: one seed of a noiseless method, or a zero-variance
 sampler) are judged exactly: violated iff some run exceeds bound_k by more than the floating-point
-tolerance rtol |bound_k| (tight: differs by more than it); the "z-score" is then the excess in units
-of that tolerance.
+tolerance rtol |bound_k| + atol (tight: differs by more than it); the "z-score" is then the excess in
+units of that tolerance. ``atol`` is the float resolution of the recorded values (for f(x_t) - f*:
+eps (|f(x_0)| + |f*|), see :func:`simsam.report.check`): a reference that decays below it can only be
+matched to it.
 
 Diverged runs (+inf values at a tested checkpoint, counted in ``n_diverged``): the mean is +inf, above
 any finite bound. If the theorem's conditions were met (``conditions_met``) that is a violation; if
@@ -111,7 +113,7 @@ def _skewness(v: np.ndarray) -> np.ndarray:
 
 def verdict(values, bound, checkpoints, *, kind: str = "upper", alpha: float = ALPHA,
             min_seeds: int | None = None, rel_margin: float = REL_MARGIN, deterministic: bool = False,
-            conditions_met: bool = True, rtol: float = FLOAT_RTOL) -> Verdict:
+            conditions_met: bool = True, rtol: float = FLOAT_RTOL, atol: float = 0.0) -> Verdict:
     """The verdict of the curve ``values`` (S, K) against ``bound`` (K,) (module docstring).
 
     ``min_seeds`` defaults to MIN_SEEDS (upper) or MIN_SEEDS_TIGHT (tight).
@@ -122,6 +124,7 @@ def verdict(values, bound, checkpoints, *, kind: str = "upper", alpha: float = A
                           if min_seeds is None else min_seeds, 2)
     check_nonnegative("rel_margin", rel_margin)
     check_nonnegative("rtol", rtol)
+    check_nonnegative("atol", atol)
     check_choice("deterministic", deterministic, (True, False))
     check_choice("conditions_met", conditions_met, (True, False))
     v, t = as_runs(values, checkpoints)
@@ -159,20 +162,21 @@ def verdict(values, bound, checkpoints, *, kind: str = "upper", alpha: float = A
 
     if deterministic:
         worst_value = v.max(axis=0) if kind == "upper" else v[np.argmax(np.abs(v - b), axis=0), np.arange(t.size)]
-        z = _z_scores(worst_value - b, rtol * np.abs(b), 0.0)
+        z = _z_scores(worst_value - b, rtol * np.abs(b) + atol, 0.0)
         z_crit = 1.0
         crit = "differs from" if kind == "tight" else "exceeds"
-        bad_reason = f"a deterministic run {crit} the bound beyond float tolerance (rtol {rtol:g})"
-        ok_reason = f"deterministic: within float tolerance (rtol {rtol:g}) of the bound at every checkpoint"
+        tol = f"rtol {rtol:g}" + (f", atol {atol:.3g}" if atol else "")
+        bad_reason = f"a deterministic run {crit} the bound beyond float tolerance ({tol})"
+        ok_reason = f"deterministic: within float tolerance ({tol}) of the bound at every checkpoint"
         ok = True
     else:
         if S < min_seeds:
-            z = _z_scores(mean - b, v.std(axis=0, ddof=1) / np.sqrt(S), rtol * np.abs(b)) if S > 1 else np.zeros_like(mean)
+            z = _z_scores(mean - b, v.std(axis=0, ddof=1) / np.sqrt(S), rtol * np.abs(b) + atol) if S > 1 else np.zeros_like(mean)
             worst = int(np.argmax(np.where(tested, sign(z), -np.inf)))
             return make("inconclusive", t[worst], z[worst], np.inf,
                         f"{S} seeds < min_seeds = {min_seeds} (pass deterministic=True for a noiseless run)")
         se = v.std(axis=0, ddof=1) / np.sqrt(S)
-        z = _z_scores(mean - b, se, rtol * np.abs(b))
+        z = _z_scores(mean - b, se, rtol * np.abs(b) + atol)
         if kind == "upper":
             z_crit = float(stats.t.ppf(1 - alpha / K, df=S - 1))
         else:

@@ -1,5 +1,4 @@
 """Optimizers: pure (init, step) pairs; one step is one iteration and counts its gradients."""
-import simsam._x64  # noqa: F401  (float64 on before any array is built)
 from simsam.optimizers.unified_sam import SAM, SGD, USAM, SGDParams, UnifiedSAM, UnifiedSAMParams
 from simsam.optimizers.lookahead import SALA, Lookahead
 from simsam.optimizers.lookbehind import LookbehindSAM, LookbehindSAMParams

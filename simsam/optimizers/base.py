@@ -8,7 +8,10 @@ exposes
 * ``init(x0, params) -> State`` and ``step(state, key, oracle, params) -> State``: one call is one
   iteration. ``oracle`` is the problem (or a problem bound to a sampler, see
   :class:`simsam.engine.Oracle`) offering ``draw(key)`` and ``grad(x, sample)``;
-* ``validate(params)``: raise :class:`~simsam.errors.SimsamError` naming any bad hyperparameter.
+* ``validate(params)``: raise :class:`~simsam.errors.SimsamError` naming any bad hyperparameter;
+* ``method() -> Method``: which algorithm it runs, as a theorem states it (family, schedules, preset
+  lambda, sampling of the descent, inner steps, base). References (:mod:`simsam.theory.reference`)
+  compare it with the algorithm they are about, so a bound is never judged on another method.
 
 Every ``State`` is a NamedTuple with at least ``x`` (the iterate the engine measures), ``t`` (the
 number of iterations done) and ``n_grad`` (stochastic-gradient evaluations so far).
@@ -19,6 +22,26 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+
+class Method(NamedTuple):
+    """The algorithm an optimizer runs, in the terms a theorem uses to say what it is about.
+
+    ``family``: "sgd", "unified_sam", "wsam", "lookahead", "sala", "lookbehind_sam" or a user's own;
+    ``step_schedule`` and ``lam_schedule``: the names of :mod:`simsam.optimizers.schedules`;
+    ``lam``: a preset lambda (USAM 0, SAM 1) or None when Params.lam is used; ``same_sample``: one draw
+    for the ascent and the descent; ``k``: inner steps of a cycle; ``base``: the inner optimizer's
+    Method (Lookahead, SALA); ``variant``: any other static choice that changes the iteration.
+    """
+
+    family: str
+    step_schedule: str = "constant"
+    lam_schedule: str = "constant"
+    lam: float | None = None
+    same_sample: bool = True
+    k: int | None = None
+    base: "Method | None" = None
+    variant: str = ""
 
 
 class BasicState(NamedTuple):

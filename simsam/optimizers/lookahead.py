@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from simsam.errors import SimsamError, check_int, check_nonnegative, check_range
-from simsam.optimizers.base import normalized_perturbation
+from simsam.optimizers.base import Method, normalized_perturbation
 from simsam.optimizers.schedules import step_sizes
 from simsam.optimizers.unified_sam import SGD
 
@@ -78,6 +78,12 @@ def _count():
     return jnp.zeros((), jnp.int32)
 
 
+def _method(opt) -> Method | None:
+    """The base's Method, or None for a base that states none (no reference then applies)."""
+    m = getattr(opt, "method", None)
+    return m() if callable(m) else None
+
+
 def _is_sync(t, k: int):
     """True after the t-th base iteration (t counted from 1) ends a cycle of k."""
     return t % k == 0
@@ -118,6 +124,9 @@ class Lookahead:
     @property
     def name(self) -> str:
         return f"lookahead({self.base.name})"
+
+    def method(self) -> Method:
+        return Method("lookahead", k=self.k, base=_method(self.base))
 
     def validate(self, p) -> None:
         check_range("alpha", p.alpha, 0.0, 1.0)
@@ -178,6 +187,9 @@ class SALA:
         return extended_params("SALAParams", self.base.Params, (("alpha", 0.8), ("rho", 0.05)))
 
     name = "sala"
+
+    def method(self) -> Method:
+        return Method("sala", k=self.k, base=_method(self.base))
 
     def validate(self, p) -> None:
         check_range("alpha", p.alpha, 0.0, 1.0)

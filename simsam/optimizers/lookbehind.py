@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from simsam.errors import check_choice, check_int, check_nonnegative, check_positive, check_range
-from simsam.optimizers.base import BasicState, basic_init, normalized_perturbation
+from simsam.optimizers.base import BasicState, Method, basic_init, normalized_perturbation
 from simsam.optimizers.lookahead import slow_update
 
 
@@ -68,6 +68,9 @@ class LookbehindSAM:
     @property
     def name(self) -> str:
         return "lookbehind_sam_adaptive" if self.adaptive else "lookbehind_sam"
+
+    def method(self) -> Method:
+        return Method("lookbehind_sam", k=self.k, variant="adaptive" if self.adaptive else "")
 
     def validate(self, p: LookbehindSAMParams) -> None:
         check_positive("gamma", p.gamma)

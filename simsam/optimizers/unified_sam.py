@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from simsam.errors import check_choice, check_nonnegative, check_positive, check_range
-from simsam.optimizers.base import BasicState, basic_init, normalized_perturbation
+from simsam.optimizers.base import BasicState, Method, basic_init, normalized_perturbation
 from simsam.optimizers.schedules import LAMBDA_SCHEDULES, STEP_SCHEDULES, lam_value, step_sizes
 
 
@@ -48,6 +48,9 @@ class SGD:
 
     def __post_init__(self):
         check_choice("step_schedule", self.step_schedule, ("constant", "decreasing"))
+
+    def method(self) -> Method:
+        return Method("sgd", step_schedule=self.step_schedule)
 
     def validate(self, p: SGDParams) -> None:
         _validate_steps(self.step_schedule, p)
@@ -96,6 +99,9 @@ class UnifiedSAM:
     @property
     def name(self) -> str:
         return {None: "unified_sam", 0.0: "usam", 1.0: "sam"}[self.fixed_lam]
+
+    def method(self) -> Method:
+        return Method("unified_sam", self.step_schedule, self.lam_schedule, self.fixed_lam, self.same_sample)
 
     def validate(self, p: UnifiedSAMParams) -> None:
         _validate_steps(self.step_schedule, p)

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import jax
 
 from simsam.errors import check_choice, check_nonnegative, check_positive, check_range
-from simsam.optimizers.base import BasicState, basic_init, normalized_perturbation
+from simsam.optimizers.base import BasicState, Method, basic_init, normalized_perturbation
 
 
 class WSAMParams(NamedTuple):
@@ -44,6 +44,9 @@ class WSAM:
     @property
     def name(self) -> str:
         return "wsam" if self.coupled else "wsam_decoupled"
+
+    def method(self) -> Method:
+        return Method("wsam", variant="coupled" if self.coupled else "decoupled")
 
     def validate(self, p: WSAMParams) -> None:
         check_positive("gamma", p.gamma)

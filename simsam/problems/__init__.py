@@ -3,7 +3,6 @@
 ``PROBLEMS`` maps each family's name to its constructor; every constructor has defaults, so
 ``PROBLEMS[name]()`` builds the family's standard instance (``simsam list`` shows them).
 """
-import simsam._x64  # noqa: F401  (float64 on before any array is built)
 from collections.abc import Callable
 
 from simsam.problems.least_squares import (

@@ -1,6 +1,5 @@
 """Samplers: draw (idx, w) from a JAX key; report A, B, C (derivations: ABC.md)."""
 from __future__ import annotations
-import simsam._x64  # noqa: F401  (float64 on before any array is built)
 
 from collections.abc import Callable
 

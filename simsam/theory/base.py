@@ -27,6 +27,8 @@ from typing import NamedTuple
 import numpy as np
 
 from simsam.errors import SimsamError, check_int, check_nonnegative, check_positive, check_range
+from simsam.theory.reference import Reference, effective_lam, family_mismatch, params_point
+from simsam._x64 import scoped
 
 # C = 2 A Delta_inf counts as 0 when Delta_inf <= C_ZERO_RTOL (f(x_0) - f*): f* and inf f_i are float64
 # numbers, so an interpolating problem gets Delta_inf ~ 1e-31, not 0.
@@ -175,6 +177,7 @@ def gradient_noise_bound(problem, sampler) -> tuple[float | None, str]:
     return None, f"cannot compute or bound the gradient variance of problem {getattr(problem, 'name', '?')!r} under sampler {name!r}"
 
 
+@scoped
 def resolve(problem, sampler, needs: tuple[str, ...]) -> tuple[Constants, Assumptions]:
     """Read the constants in ``needs`` off (problem, sampler) and say which assumptions hold.
 
@@ -330,9 +333,12 @@ def iterations(t) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-class Theorem(abc.ABC):
-    """A convergence guarantee. Subclasses set the metadata and implement ``conditions``, ``step_sizes``
-    and ``_bound``; ``check``, ``admissible`` and ``bound`` are shared.
+class Theorem(Reference):
+    """A convergence guarantee on Unified SAM or SGD, a :class:`~simsam.theory.reference.Reference`.
+    Subclasses set the metadata and implement ``conditions``, ``step_sizes`` and ``_bound``; ``check``,
+    ``admissible`` and ``bound`` are shared. As a reference it applies to a curve whose optimizer's
+    ``method()`` is ``optimizer`` with ``step_schedule``, a constant lambda (``lam_fixed`` where set),
+    and reads gamma, rho from the Params and lambda from the optimizer's preset or the Params.
 
     Attributes:
       name: registry key.
@@ -340,7 +346,8 @@ class Theorem(abc.ABC):
       quantity: what is bounded: "f_gap" (E f(x_t) - f*), "min_grad_norm2" (min_{s<t} E||grad f(x_s)||^2,
         bounded through a weighted average, see ``average_weights``), "avg_grad_norm2".
       source: paper and theorem, or "derived in this project: <file>.md".
-      optimizer, step_schedule, lam_fixed: the algorithm, as the names used by ``simsam.optimizers``.
+      optimizer, step_schedule, lam_fixed: the algorithm, as the optimizers' ``method()`` states it
+        (``Method.family``, ``Method.step_schedule``, the lambda it runs).
       uses_steps: False when the theorem fixes its own schedule (gamma, rho are then not inputs).
       needs: the assumptions (see ``resolve``).
     """
@@ -354,6 +361,35 @@ class Theorem(abc.ABC):
     lam_fixed: float | None = None
     uses_steps: bool = True  # False: the theorem fixes its own schedule and ignores gamma, rho
     needs: tuple[str, ...]
+    reads = ("gamma", "rho", "lam")
+
+    def applies(self, curve) -> tuple[bool, str]:
+        ok, why = family_mismatch(self.name, curve, self.optimizer, step_schedule=self.step_schedule,
+                                  lam_schedule="constant")
+        if ok and self.lam_fixed is not None and effective_lam(curve) != self.lam_fixed:
+            return False, f"{self.name} is about lambda = {self.lam_fixed:g}; the curve runs lambda = {effective_lam(curve)}"
+        return ok, why
+
+    def arguments(self, curve) -> dict:
+        """gamma and rho from the Params (rho = 0 without one), lambda as the optimizer runs it."""
+        point = params_point(curve)
+        return {"gamma": point.get("gamma"), "rho": point.get("rho", 0.0), "lam": effective_lam(curve)}
+
+    def assumptions(self, curve) -> Assumptions:
+        return self.check(curve.problem, curve.sampler)
+
+    def admissible_for(self, curve, **args) -> Admissible:
+        return self.admissible(curve.problem, curve.sampler, **args)
+
+    def evaluate(self, t, curve, f0_gap: float, **args) -> np.ndarray:
+        return self.bound(t, curve.problem, curve.sampler, f0_gap, **args)
+
+    def weights_for(self, T: int, curve, **args) -> np.ndarray:
+        return self.weights(T, curve.problem, curve.sampler, **args)
+
+    @property
+    def sublinear(self) -> bool:
+        return self.quantity != "f_gap" or self.step_schedule != "constant"
 
     def check(self, problem, sampler, **_) -> Assumptions:
         """Which assumptions hold on (problem, sampler)."""

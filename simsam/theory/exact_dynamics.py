@@ -46,6 +46,9 @@ import numpy as np
 import opt_einsum as oe
 
 from simsam.errors import SimsamError, check_checkpoints, check_choice, check_int, check_nonnegative
+from simsam.theory.base import iterations
+from simsam.theory.reference import Reference, effective_lam, method_of, params_point
+from simsam._x64 import scoped
 
 METHODS = ("sgd", "usam")
 EXPECTATIONS = ("closed_form", "enumerate")
@@ -430,6 +433,7 @@ def _per_step(name: str, value, steps: int) -> np.ndarray:
     return arr.astype(np.float64)
 
 
+@scoped
 def expected_dynamics(problem, sampler, method: str = "sgd", *, gamma, rho=0.0, steps: int,
                       checkpoints=None, x0=None, same_sample: bool = True,
                       expectation: str = "closed_form") -> ExpectedDynamics:
@@ -481,3 +485,53 @@ def expected_dynamics(problem, sampler, method: str = "sgd", *, gamma, rho=0.0, 
             vals[j] = np.einsum("mab,ab->m", metric, Z[:d, :d])
             means[j] = x_star + V @ Z[:d, d]
     return ExpectedDynamics(ckpts, vals[:, 0], vals[:, 1], vals[:, 2], means, diverged_step)
+
+
+# --------------------------------------------------------------------------- as a reference
+
+
+class LeastSquaresExact(Reference):
+    """The exact expected dynamics of SGD and USAM on least squares (:mod:`simsam.theory.exact_dynamics`):
+    E[f(x_t) - f*] computed exactly over the sampler's law, no Monte Carlo. A tight reference.
+
+    Applies to SGD and to Unified SAM at lambda = 0 (USAM, or lambda = 0 in Params) with constant steps and
+    a constant lambda, same or independent samples, on a least-squares problem under a finite-sum
+    sampler that states its exact law (:meth:`simsam.samplers.base.Sampler.law`)."""
+
+    name = "ls_exact"
+    kind = "tight"
+    quantity = "f_gap"
+    source = "derived in this project: exact_dynamics.md"
+    FIELDS = ("A", "b", "reg", "x_star", "row_proj")
+
+    def applies(self, curve) -> tuple[bool, str]:
+        m = method_of(curve.optimizer)
+        if m is None or m.family not in ("sgd", "unified_sam"):
+            return False, (f"{self.name} is about SGD and USAM; the curve runs "
+                           f"{m.family if m else type(curve.optimizer).__name__}")
+        if m.step_schedule != "constant":
+            return False, f"{self.name} is stated for constant steps; the curve's step schedule is {m.step_schedule!r}"
+        if m.family == "unified_sam":
+            if m.lam_schedule != "constant" or effective_lam(curve) != 0.0:
+                return False, (f"{self.name} is about USAM (lambda = 0); the curve runs lambda "
+                               f"{m.lam_schedule if m.lam_schedule != 'constant' else effective_lam(curve)}")
+        missing = [f for f in self.FIELDS if not hasattr(curve.problem, f)]
+        if missing:
+            return False, f"{self.name} is about least squares; the problem has no {', '.join(missing)}"
+        try:
+            sampling_of(curve.sampler)
+        except SimsamError as err:
+            return False, f"{self.name}: {err}"
+        return True, ""
+
+    def arguments(self, curve) -> dict[str, float]:
+        point = params_point(curve)
+        return {"gamma": point["gamma"], "rho": point.get("rho", 0.0)}
+
+    def evaluate(self, t, curve, f0_gap: float, *, gamma, rho) -> np.ndarray:
+        t = iterations(t)
+        m = method_of(curve.optimizer)
+        method = "sgd" if m.family == "sgd" else "usam"
+        steps = max(int(t[-1]), 1)
+        return expected_dynamics(curve.problem, curve.sampler, method, gamma=gamma, rho=rho if method == "usam" else 0.0,
+                                 steps=steps, checkpoints=t, same_sample=m.same_sample).f_gap

@@ -38,6 +38,7 @@ from scipy.special import ndtr
 
 from simsam.errors import SimsamError, check_checkpoints, check_choice, check_int, check_nonnegative, check_positive, check_range
 from simsam.theory.base import Assumption, Assumptions, iterations
+from simsam.theory.reference import Reference, effective_lam, family_mismatch, method_of, params_point
 
 STAGES = (1, 2)
 
@@ -458,8 +459,12 @@ def _check_mass(total: float) -> None:
 # --------------------------------------------------------------------------- theorem objects
 
 
-class _NQMStatement:
-    """What every NQM statement shares: its assumptions (an NQM, the problem's own noise) and repr."""
+class _NQMStatement(Reference):
+    """What every NQM statement shares: its assumptions (an NQM, the problem's own noise), and as a
+    :class:`~simsam.theory.reference.Reference`: the algorithm it is about (``family`` with constant
+    steps, a Lookahead/SALA base that is SGD with constant steps, and the conditions of ``_method_ok``)
+    and the hyperparameters it reads (``reads`` from the Params; ``k`` and ``same_sample`` from the
+    optimizer's method)."""
 
     quantity = "f_gap"
     needs = ("nqm",)
@@ -467,6 +472,39 @@ class _NQMStatement:
     kind: str
     source: str
     optimizer: str
+    family: str
+    reads: tuple[str, ...] = ("gamma",)
+
+    def applies(self, curve) -> tuple[bool, str]:
+        ok, why = family_mismatch(self.name, curve, self.family, step_schedule="constant")
+        if not ok:
+            return ok, why
+        m = method_of(curve.optimizer)
+        if self.family in ("lookahead", "sala") and (m.base is None or m.base[:2] != ("sgd", "constant")):
+            return False, f"{self.name} is about {self.family} over SGD with constant steps; the base is {m.base}"
+        return self._method_ok(curve, m)
+
+    def _method_ok(self, curve, m) -> tuple[bool, str]:
+        return True, ""
+
+    def arguments(self, curve) -> dict:
+        args = super().arguments(curve)
+        m = method_of(curve.optimizer)
+        if "k" in self.bound_reads:
+            args["k"] = int(m.k)
+        if "same_sample" in self.bound_reads:
+            args["same_sample"] = bool(m.same_sample)
+        if "lam" in self.bound_reads:
+            args["lam"] = effective_lam(curve)
+        return args
+
+    bound_reads: tuple[str, ...] = ()  # what arguments() adds from the optimizer's method
+
+    def assumptions(self, curve) -> Assumptions:
+        return self.check(curve.problem, curve.sampler)
+
+    def evaluate(self, t, curve, f0_gap: float, **args) -> np.ndarray:
+        return self.bound(t, curve.problem, curve.sampler, **args)
 
     def check(self, problem, sampler=None) -> Assumptions:
         is_nqm = all(hasattr(problem, f) for f in ("A", "Sigma", "draw")) and np.ndim(problem.A) == 1
@@ -524,6 +562,7 @@ class SGDNQM(NQMTheorem):
 
     name = "sgd_nqm"
     optimizer = "sgd"
+    family = "sgd"
     source = "REFERENCE 4.5 (the NQM of Zhang et al. 2019); re-derived in this project: nqm_sala.md section 2"
 
     def dynamics(self, problem, *, gamma):
@@ -538,6 +577,15 @@ class USAMNQM(NQMTheorem):
 
     name = "usam_nqm"
     optimizer = "usam"
+    family = "unified_sam"
+    reads = ("gamma", "rho")
+    bound_reads = ("same_sample",)
+
+    def _method_ok(self, curve, m):
+        lam = effective_lam(curve)
+        if m.lam_schedule != "constant" or lam != 0.0:
+            return False, f"{self.name} is about USAM (lambda = 0); the curve runs lambda = {m.lam_schedule if m.lam_schedule != 'constant' else lam}"
+        return True, ""
     source = "derived in this project: nqm_sala.md section 2"
 
     def dynamics(self, problem, *, gamma, rho, same_sample=True):
@@ -552,6 +600,9 @@ class LookaheadNQM(NQMTheorem):
 
     name = "lookahead_nqm"
     optimizer = "lookahead(sgd)"
+    family = "lookahead"
+    reads = ("gamma", "alpha")
+    bound_reads = ("k",)
     source = ("Zhang et al. 2019, Proposition 2 (the steady state); the transient is derived in this "
               "project: nqm_sala.md section 3")
 
@@ -567,6 +618,15 @@ class SALAStage1NQM(NQMTheorem):
 
     name = "sala_stage1_nqm"
     optimizer = "sala"
+    family = "sala"
+    reads = ("gamma", "alpha")
+    bound_reads = ("k",)
+
+    def _method_ok(self, curve, m):
+        rho = params_point(curve).get("rho")
+        if rho != 0.0:
+            return False, f"{self.name} is about SALA forced into stage 1 (rho = 0); the curve has rho = {rho}"
+        return True, ""
     source = "derived in this project: nqm_sala.md section 4"
 
     def dynamics(self, problem, *, gamma, alpha, k):
@@ -582,6 +642,9 @@ class SALAStage2USAMNQM(NQMTheorem):
 
     name = "sala_stage2_usam_nqm"
     optimizer = "sala (stage 2, unnormalised variant)"
+    family = "sala_stage2_usam"  # a variant no optimizer of simsam runs: it applies to none of them
+    reads = ("gamma", "alpha", "rho")
+    bound_reads = ("k",)
     source = "derived in this project: nqm_sala.md section 5"
 
     def dynamics(self, problem, *, gamma, alpha, k, rho):
@@ -608,8 +671,18 @@ class NormalizedBandNQM(_NQMStatement):
     def __init__(self, method: str = "unified_sam"):
         self.method = check_choice("method", method, self.METHODS)
         self.name = f"{method}_nqm_band"
-        self.optimizer = "unified_sam" if method == "unified_sam" else "sala"
+        self.optimizer = self.family = "unified_sam" if method == "unified_sam" else "sala"
+        self.reads = ("gamma", "rho") if method == "unified_sam" else ("gamma", "rho", "alpha")
+        self.bound_reads = ("lam",) if method == "unified_sam" else ("k",)
         self.source = "derived in this project: nqm_sala.md section 6"
+
+    def _method_ok(self, curve, m):
+        if self.method == "unified_sam" and m.lam_schedule != "constant":
+            return False, f"{self.name} is about a constant lambda; the curve schedules it ({m.lam_schedule})"
+        alpha = params_point(curve).get("alpha")
+        if self.method == "sala_stage2" and alpha != 1.0:
+            return False, f"{self.name} is about SALA with every sync in stage 2 (alpha = 1); the curve has alpha = {alpha}"
+        return True, ""
 
     def _parts(self, t, problem, sampler, x0, gamma, rho, lam, alpha, k):
         self._require(problem, sampler)

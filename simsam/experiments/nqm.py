@@ -10,8 +10,7 @@ not linear: no exact dynamics, simulation only (see FINDINGS.md for where SALA s
 from simsam.experiment import Curve, Experiment
 from simsam.optimizers import SAM, SALA, SGD, Lookahead
 from simsam.problems import nqm_random
-from simsam.report import exact
-from simsam.theory.nqm import NQM_THEOREMS
+from simsam.theory import NQM_THEOREMS
 
 GAMMA = 0.5  # gamma * L = 0.5
 
@@ -19,14 +18,13 @@ GAMMA = 0.5  # gamma * L = 0.5
 def build(opts):
     problem = nqm_random(d=10, spectrum="inverse", noise="hessian", seed=0)
     la, sala = Lookahead(SGD(), k=5), SALA(k=5)
-    th = NQM_THEOREMS
+    th = NQM_THEOREMS  # each reads its hyperparameters (gamma, alpha, k) off the curve
     curves = (
-        Curve("SGD", problem, SGD(), SGD.Params(gamma=GAMMA),
-              exact=exact(th["sgd_nqm"], problem, gamma=GAMMA)),
+        Curve("SGD", problem, SGD(), SGD.Params(gamma=GAMMA), references=(th["sgd_nqm"],)),
         Curve("Lookahead (k = 5, alpha = 0.5)", problem, la, la.Params(gamma=GAMMA, alpha=0.5),
-              exact=exact(th["lookahead_nqm"], problem, gamma=GAMMA, alpha=0.5, k=5)),
+              references=(th["lookahead_nqm"],)),
         Curve("SALA, stage 1 (rho = 0)", problem, sala, sala.Params(gamma=GAMMA, alpha=0.8, rho=0.0),
-              exact=exact(th["sala_stage1_nqm"], problem, gamma=GAMMA, alpha=0.8, k=5)),
+              references=(th["sala_stage1_nqm"],)),
         Curve("SALA (rho = 0.05)", problem, sala, sala.Params(gamma=GAMMA, alpha=0.8, rho=0.05)),
         Curve("SAM (rho = 0.05)", problem, SAM(), SAM().Params(gamma=GAMMA, rho=0.05)),
     )
