@@ -40,7 +40,7 @@ import jax
 import numpy as np
 
 from simsam.engine.core import Carry, Metrics, Result, Snapshot, carry_spec, prepare, simulate
-from simsam.engine.fused import PATHS
+from simsam.engine.paths import path_names
 from simsam.errors import SimsamError, check_choice
 from simsam.provenance import Uncacheable, backend, class_token, provenance, user_code, versions
 from simsam._x64 import scoped
@@ -204,7 +204,7 @@ def run_config(problem, optimizer, params, *, sampler=None, path="auto", chunk=N
     """Everything that determines a :func:`simulate` result, validated and made explicit as it
     does (broadcast params, explicit seeds, checkpoints and starting point; the step ``path``, since
     the fused and the reference step round differently; a forced ``chunk``, which may round differently)."""
-    check_choice("path", path, PATHS)
+    check_choice("path", path, path_names())
     inputs = prepare(problem, optimizer, params, sampler=sampler, **kwargs)
     return {"problem": problem, "sampler": sampler, "optimizer": optimizer, "path": path, "chunk": chunk,
             **inputs._asdict()}

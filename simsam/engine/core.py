@@ -44,14 +44,15 @@ import numpy as np
 
 from simsam.engine import memory
 from simsam.engine.checkpoints import log_checkpoints
-from simsam.engine.fused import FUSED_MAX_CHUNK, PATHS, fused_advance, why_not_fused
-from simsam.engine.pallas import pallas_advance, why_not_pallas
+from simsam.engine.paths import Carry, FastPath, choose, path_names
 from simsam.engine.progress import Progress
 from simsam.engine.rng import fast_keys
 from simsam.engine.sharding import drop_padding, map_chunks, per_device, run_layout, shard_runs
 from simsam.errors import SimsamError, check_choice, check_int, check_checkpoints, check_real, short
 from simsam.oracle import Oracle
-from simsam.problems.base import check_x
+from simsam.optimizers.base import Optimizer
+from simsam.problems.base import Problem, check_x
+from simsam.samplers.base import Sampler
 from simsam._x64 import scoped
 
 
@@ -60,12 +61,6 @@ class Metrics(NamedTuple):
     grad_norm2: jax.Array  # ||grad f(x)||^2
     dist2: jax.Array  # squared distance to the solution set
     n_grad: jax.Array  # stochastic gradient evaluations so far
-
-
-class Carry(NamedTuple):
-    state: Any  # the optimizer's state
-    diverged: jax.Array  # bool
-    diverged_step: jax.Array  # int32 iteration at which the run diverged, -1 if it did not
 
 
 def _measure(problem, carry: Carry, dtype) -> Metrics:
@@ -133,12 +128,12 @@ def _restore(snapshot: Snapshot, fresh: Carry, K: int) -> tuple[Carry, Metrics]:
     return carry, Metrics(*(np.asarray(r) for r in snapshot.records))
 
 
-def _advance(carry, params, run_keys, oracle, metric_problem, starts, stops, *, optimizer, blowup, step):
-    """Advance runs through the segments [starts[j], stops[j]) with the ``step`` ("reference", "fused"
-    or "pallas") and measure after each."""
+def _advance(carry, params, run_keys, oracle, metric_problem, starts, stops, *, optimizer, blowup,
+             fast: FastPath | None):
+    """Advance runs through the segments [starts[j], stops[j]) and measure after each."""
     measure_all = jax.vmap(partial(_measure, metric_problem, dtype=metric_problem.f_star.dtype))
-    if step != "reference":  # the key words of every run, one array each (fused.py, pallas.py, rng.py)
-        advance = {"fused": fused_advance, "pallas": pallas_advance}[step](optimizer, oracle, blowup)
+    if fast is not None:  # a registered fast path (paths.py) on the key words of every run (rng.py)
+        advance = fast.advance(optimizer, oracle, blowup)
         run = lambda c, b: advance(c, run_keys[:, 0], run_keys[:, 1], params, b[0], b[1])  # noqa: E731
     else:
         step_all = jax.vmap(partial(_safe_step, optimizer, oracle, blowup))
@@ -153,10 +148,10 @@ def _advance(carry, params, run_keys, oracle, metric_problem, starts, stops, *, 
     return jax.lax.scan(segment, carry, jnp.stack([starts, stops], axis=1))
 
 
-@partial(jax.jit, static_argnames=("optimizer", "blowup", "layout", "step"), donate_argnums=(0,))
-def _run_block(carry, oracle, metric_problem, params, run_keys, starts, stops, *, optimizer, blowup, layout, step):
+@partial(jax.jit, static_argnames=("optimizer", "blowup", "layout", "fast"), donate_argnums=(0,))
+def _run_block(carry, oracle, metric_problem, params, run_keys, starts, stops, *, optimizer, blowup, layout, fast):
     """``_advance`` on each device's share of the runs, chunk after chunk (``layout``, see sharding.py)."""
-    advance = partial(_advance, optimizer=optimizer, blowup=blowup, step=step)
+    advance = partial(_advance, optimizer=optimizer, blowup=blowup, fast=fast)
     local = lambda *args: map_chunks(advance, args[:3], args[3:], layout.chunk)  # noqa: E731
     return per_device(local, layout.mesh, 3, 4)(carry, params, run_keys, oracle, metric_problem, starts, stops)
 
@@ -270,22 +265,15 @@ def seed_array(seeds) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-PROBLEM_API = ("x0", "d", "f_star", "loss", "grad", "dist2", "stochastic_grad")
-OPTIMIZER_API = ("Params", "name", "init", "step", "validate")
-
-
 def _check_parts(problem, optimizer, sampler) -> None:
     """The problem and the optimizer offer what the engine calls, and the sampler fits the problem."""
-    for what, obj, api in (("problem", problem, PROBLEM_API), ("optimizer", optimizer, OPTIMIZER_API)):
-        missing = [a for a in api if not hasattr(obj, a)]
-        if missing:
-            raise SimsamError(f"{what} must be a simsam {what} (with {', '.join(api)}); "
-                              f"a {type(obj).__name__} lacks {', '.join(missing)}")
+    Problem.require("problem", problem)
+    Optimizer.require("optimizer", optimizer)
     if sampler is None and not hasattr(problem, "draw"):
         raise SimsamError("sampler must be given for a finite-sum problem; only a problem with noise of "
                           "its own (one with draw) takes sampler=None")
-    if sampler is not None and not hasattr(sampler, "draw"):
-        raise SimsamError(f"sampler must be a simsam sampler (with draw); got a {type(sampler).__name__}")
+    if sampler is not None:
+        Sampler.require("sampler", sampler)
     # JAX clamps an index out of range instead of failing: a sampler over another n would silently
     # bias the gradient estimate.
     n_problem, n_sampler = getattr(problem, "n", None), getattr(sampler, "n", None)
@@ -330,19 +318,18 @@ def prepare(problem, optimizer, params, *, sampler=None, seeds=100, steps=1000, 
     return Inputs(params, seed_arr, steps, ckpts, x0, dtype)
 
 
-def _choose_step(optimizer, oracle, path: str) -> str:
-    """The step ``path`` selects ("reference", "fused" or "pallas"); SimsamError where the fused or
-    the Pallas step was asked for and does not apply."""
-    why = {"reference": lambda *_: "path='reference' was asked for", "pallas": why_not_pallas}.get(
-        path, why_not_fused)(optimizer, oracle)
-    if path in ("fused", "pallas") and why is not None:
+def _choose_step(optimizer, oracle, path: str) -> FastPath | None:
+    """The registered fast path ``path`` selects (paths.py), or None for the reference step;
+    SimsamError where a named fast path was asked for and does not apply."""
+    fast, why = choose(path, optimizer, oracle)
+    if path not in ("auto", "reference") and fast is None:
         raise SimsamError(f"path={path!r} does not apply here: {why}")
-    return "reference" if why is not None else "pallas" if path == "pallas" else "fused"
+    return fast
 
 
-def _layout(R: int, d: int, jdtype, step: str, chunk: int | None):
-    """Devices and CPU chunks of R runs (sharding.py); the fused steps in chunks of at most FUSED_MAX_CHUNK."""
-    return run_layout(R, d, jdtype.itemsize, max_chunk=None if step == "reference" else FUSED_MAX_CHUNK, chunk=chunk)
+def _layout(R: int, d: int, jdtype, fast: FastPath | None, chunk: int | None):
+    """Devices and CPU chunks of R runs (sharding.py); a fast path in chunks of at most its ``max_chunk``."""
+    return run_layout(R, d, jdtype.itemsize, max_chunk=None if fast is None else fast.max_chunk, chunk=chunk)
 
 
 def chunk_size(problem, optimizer, sampler, runs: int, dtype: str = "float64", path: str = "auto") -> int:
@@ -404,7 +391,7 @@ def simulate(
         run's rounding can depend on it (sharding.py, "Bits"), never its samples; a process of a
         distributed sweep passes the whole sweep's, so its share rounds as in one process.
     """
-    check_choice("path", path, PATHS)
+    check_choice("path", path, path_names())
     block = None if block is None else check_int("block", block, 1)
     chunk = None if chunk is None else check_int("chunk", chunk, 1)
     params, seed_arr, steps, ckpts, x0, dtype = prepare(problem, optimizer, params, sampler=sampler, seeds=seeds,
@@ -415,8 +402,8 @@ def simulate(
     jdtype = jnp.dtype(dtype)
     run_problem = problem if dtype == "float64" else problem.astype(jdtype)
     oracle = Oracle(run_problem, sampler)
-    step = _choose_step(optimizer, oracle, path)
-    layout = _layout(R, problem.d, jdtype, step, chunk)
+    fast = _choose_step(optimizer, oracle, path)
+    layout = _layout(R, problem.d, jdtype, fast, chunk)
     done = resume.done if resume is not None and isinstance(resume.done, (int, np.integer)) else 0  # checked by _restore
     # A block past the checkpoints still to record would only add empty segments.
     block = max(min(K - done, 64 if block is None else block), 1)
@@ -452,7 +439,7 @@ def simulate(
             carry, m = _run_block(
                 carry, oracle, problem, params_runs, run_keys,
                 jnp.asarray(starts[sl], jnp.int32), jnp.asarray(padded[sl], jnp.int32),
-                optimizer=optimizer, blowup=blowup_threshold(jdtype), layout=layout, step=step,
+                optimizer=optimizer, blowup=blowup_threshold(jdtype), layout=layout, fast=fast,
             )
             records.append(drop_padding(m, R, axis=1))
             bar.update(int(padded[sl][-1]))
@@ -493,6 +480,6 @@ def simulate(
             "device": str(jax.devices()[0].device_kind),
             "backend": jax.default_backend(),
             "n_devices": 1 if layout.mesh is None else layout.mesh.size,
-            "path": step,
+            "path": "reference" if fast is None else fast.name,
         },
     )

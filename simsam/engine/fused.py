@@ -26,6 +26,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from simsam.engine.paths import Carry, FastPath, register
 from simsam.engine.rng import FAST_THREEFRY, fold_in_words, randint_words, split_words
 from simsam.optimizers.base import BasicState
 from simsam.optimizers.schedules import step_sizes
@@ -33,7 +34,6 @@ from simsam.optimizers.unified_sam import SGD, UnifiedSAM
 from simsam.problems.least_squares import LeastSquares
 from simsam.samplers.uniform import Uniform
 
-PATHS = ("auto", "fused", "reference", "pallas")  # pallas: simsam/engine/pallas.py, on request only
 # On CPU the fused step advances at most this many runs together (sharding.run_layout). Beyond it
 # XLA:CPU runs the batched (2, d) x (d,) product on both cores, and slower per core: ridge d = 100,
 # float32, R = 16384, chunks of 256 runs: 1530 us per step on two cores (2657 us of CPU); of 128
@@ -94,8 +94,6 @@ def fused_advance(optimizer, oracle, blowup):
     computed again with ||g1|| from the vector g1, so every step has a well-conditioned norm, at the
     price of redoing the block with one more pass over x per step where g1 cancels.
     """
-    from simsam.engine.core import Carry  # core imports this module
-
     problem, sampler = oracle.problem, oracle.sampler
     A, y, reg, n = problem.A, problem.b, problem.reg, problem.n
     yh = jnp.stack([y, jnp.sum(A * A, axis=1)], axis=1)  # (b_i, h_i = ||a_i||^2), built once per block
@@ -198,9 +196,12 @@ def segment_end(carry, x, diverged, diverged_step, stop, grads_per_step: int):
     iterates ``x`` and this divergence record: t = stop, or k - 1 for a run that diverged at
     iteration k (the reference freezes its state before that step), and n_grad grown by
     ``grads_per_step`` per step taken."""
-    from simsam.engine.core import Carry  # core imports this module
-
     state = carry.state
     t = jnp.where(diverged, diverged_step - 1, stop).astype(state.t.dtype)
     n_grad = state.n_grad + grads_per_step * (t - state.t).astype(state.n_grad.dtype)
     return Carry(BasicState(x, t, n_grad), diverged, diverged_step)
+
+
+FUSED = register(FastPath(
+    "fused", "SGD and Unified SAM (same sample) on least squares / ridge, one index per step",
+    why_not_fused, fused_advance, FUSED_MAX_CHUNK))

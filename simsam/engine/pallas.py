@@ -34,7 +34,8 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from simsam.engine.fused import draw_sample, segment_end, why_not_fused
+from simsam.engine.fused import FUSED_MAX_CHUNK, draw_sample, segment_end, why_not_fused
+from simsam.engine.paths import FastPath, register
 from simsam.optimizers.schedules import step_sizes
 from simsam.optimizers.unified_sam import UnifiedSAM
 from simsam.samplers.uniform import Uniform
@@ -149,3 +150,7 @@ def _triton_params():
 
     return plgpu.CompilerParams(num_warps=PALLAS_NUM_WARPS, num_stages=1)
 
+
+PALLAS = register(FastPath(
+    "pallas", "SGD and Unified SAM on least squares with uniform b = 1, one Pallas kernel per segment (on request)",
+    why_not_pallas, pallas_advance, FUSED_MAX_CHUNK, auto=False))

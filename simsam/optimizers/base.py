@@ -23,6 +23,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from simsam._interface import Interface
+
 
 class Method(NamedTuple):
     """The algorithm an optimizer runs, in the terms a theorem uses to say what it is about.
@@ -42,6 +44,16 @@ class Method(NamedTuple):
     k: int | None = None
     base: "Method | None" = None
     variant: str = ""
+
+
+class Optimizer(Interface):
+    """The optimizer interface (module docstring). ``method()`` is optional for the engine, but a
+    reference only applies to an optimizer that states it."""
+
+    REQUIRED = ("Params", "name", "init", "step", "validate")
+
+    def method(self) -> Method | None:
+        return None
 
 
 class BasicState(NamedTuple):

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from simsam.errors import SimsamError, check_int, check_nonnegative, check_range
-from simsam.optimizers.base import Method, normalized_perturbation
+from simsam.optimizers.base import Method, Optimizer, normalized_perturbation
 from simsam.optimizers.schedules import step_sizes
 from simsam.optimizers.unified_sam import SGD
 
@@ -97,7 +97,7 @@ class LookaheadState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class Lookahead:
+class Lookahead(Optimizer):
     """Lookahead(k, alpha) over ``base`` (any optimizer of :mod:`simsam.optimizers` whose Params has
     no ``alpha`` field). Params: the base's fields plus ``alpha`` in [0, 1] (default 0.5, the
     setting used throughout Zhang et al. 2019). ``k`` >= 1 is static. Gradient cost: the base's, per
@@ -112,9 +112,7 @@ class Lookahead:
 
     def __post_init__(self):
         check_int("k", self.k, 1)
-        for attr in ("Params", "init", "step", "validate"):
-            if not hasattr(self.base, attr):
-                raise SimsamError(f"base must be an optimizer of simsam.optimizers, got {self.base!r}")
+        Optimizer.require("base", self.base)
         _ = self.Params  # build the Params type now, so a field clash raises at construction
 
     @property
@@ -156,7 +154,7 @@ class SALAState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class SALA:
+class SALA(Optimizer):
     """SALA(k, alpha, rho) over SGD (module docstring). Params: SGD's (gamma, mu, L) plus ``alpha``
     in [0, 1] (default 0.8) and ``rho`` >= 0 (default 0.05), the authors' defaults; ``k`` >= 1 is
     static (default 5).

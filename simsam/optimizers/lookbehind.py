@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from simsam.errors import check_choice, check_int, check_nonnegative, check_positive, check_range
-from simsam.optimizers.base import BasicState, Method, basic_init, normalized_perturbation
+from simsam.optimizers.base import BasicState, Method, Optimizer, basic_init, normalized_perturbation
 from simsam.optimizers.lookahead import slow_update
 
 
@@ -50,7 +50,7 @@ def _cosine(u, v):
 
 
 @dataclasses.dataclass(frozen=True)
-class LookbehindSAM:
+class LookbehindSAM(Optimizer):
     """Lookbehind-SAM with k (static, >= 1) inner steps; ``adaptive`` replaces Params.alpha by
     (cos(theta_1 - phi, theta_k - phi) + 1) / 2. 2k gradients per step (= outer step).
 

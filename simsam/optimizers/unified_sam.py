@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from simsam.errors import check_choice, check_nonnegative, check_positive, check_range
-from simsam.optimizers.base import BasicState, Method, basic_init, normalized_perturbation
+from simsam.optimizers.base import BasicState, Method, Optimizer, basic_init, normalized_perturbation
 from simsam.optimizers.schedules import LAMBDA_SCHEDULES, STEP_SCHEDULES, lam_value, step_sizes
 
 
@@ -39,7 +39,7 @@ class SGDParams(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class SGD:
+class SGD(Optimizer):
     """x_{t+1} = x_t - gamma_t grad f_{S_t}(x_t). One gradient per iteration."""
 
     step_schedule: str = "constant"
@@ -73,7 +73,7 @@ class UnifiedSAMParams(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class UnifiedSAM:
+class UnifiedSAM(Optimizer):
     """Unified SAM. ``lam_schedule``: constant, 1/t or 1-1/t; ``step_schedule``: constant,
     decreasing or af_pl (see :mod:`simsam.optimizers.schedules`); ``same_sample``: one sample for the
     ascent and the descent (the paper's algorithm) or two independent ones; ``norm_eps``: added to

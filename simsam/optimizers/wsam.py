@@ -22,7 +22,7 @@ from typing import NamedTuple
 import jax
 
 from simsam.errors import check_choice, check_nonnegative, check_positive, check_range
-from simsam.optimizers.base import BasicState, Method, basic_init, normalized_perturbation
+from simsam.optimizers.base import BasicState, Method, Optimizer, basic_init, normalized_perturbation
 
 
 class WSAMParams(NamedTuple):
@@ -32,7 +32,7 @@ class WSAMParams(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class WSAM:
+class WSAM(Optimizer):
     """WSAM over SGD; ``coupled`` chooses the update form (module docstring)."""
 
     coupled: bool = True

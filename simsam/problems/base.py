@@ -24,10 +24,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from simsam._interface import Interface
 from simsam.errors import SimsamError, check_int, check_real
 
 
-class FiniteSumMixin:
+class Problem(Interface):
+    """The problem interface (module docstring): what the engine calls."""
+
+    REQUIRED = ("x0", "d", "f_star", "loss", "grad", "dist2", "stochastic_grad")
+
+
+class FiniteSum(Problem):
+    """A finite sum f = (1/n) sum_i f_i with its exact constants (module docstring): ``n``, ``L``,
+    ``mu`` (None when unknown), ``L_i``, ``x_star``, ``f_star``, ``sigma_star2``, ``delta_inf``."""
+
+    REQUIRED = Problem.REQUIRED + ("n", "L", "mu", "L_i", "x_star", "delta_inf", "grad_batch")
+
+
+class FiniteSumMixin(FiniteSum):
     """Defaults shared by finite-sum problems; concrete classes override what they can do faster."""
 
     @property

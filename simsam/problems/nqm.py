@@ -34,12 +34,12 @@ import numpy as np
 
 from simsam._pytree import pytree_dataclass
 from simsam.errors import SimsamError, check_choice, check_int, check_nonnegative, check_positive
-from simsam.problems.base import FiniteSumMixin, check_vector, make_rng
+from simsam.problems.base import FiniteSumMixin, Problem, check_vector, make_rng
 from simsam.samplers.base import ABC
 
 
 @pytree_dataclass(meta=("name",))
-class NQM:
+class NQM(Problem):
     """The noisy quadratic model. Build with :func:`nqm` or :func:`nqm_random`, which compute every
     constant exactly."""
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from simsam.samplers.base import ABC, Outcomes, Sample, SamplerMixin
+from simsam.samplers.base import ABC, MomentLaw, Outcomes, Sample, Sampler, SamplerMixin
 from simsam.samplers.importance import Importance
 from simsam.samplers.independent import Independent
 from simsam.samplers.minibatch import Minibatch, WithReplacement
@@ -60,6 +60,6 @@ SAMPLERS: dict[str, Callable] = {
 }
 
 __all__ = [
-    "ABC", "Sample", "Outcomes", "SamplerMixin", "Uniform", "FullBatch", "Minibatch",
+    "ABC", "Sample", "Outcomes", "MomentLaw", "Sampler", "SamplerMixin", "Uniform", "FullBatch", "Minibatch",
     "WithReplacement", "Importance", "Independent", "SAMPLERS", "DEFAULT_BATCH",
 ]

@@ -14,11 +14,13 @@ and :class:`SamplerMixin` turns that into A, B, C (derivation: ``samplers/ABC.md
 """
 from __future__ import annotations
 
+import abc
 from typing import NamedTuple
 
 import jax
 import numpy as np
 
+from simsam._interface import Interface
 from simsam.errors import SimsamError, check_finite, check_positive, check_range
 
 # outcomes() refuses laws with more outcomes than this: they are for tests and exact expectations
@@ -80,15 +82,65 @@ def check_outcome_count(count: int) -> None:
         raise SimsamError(f"this sampler has {count} outcomes; outcomes() lists at most {MAX_OUTCOMES}")
 
 
-class SamplerMixin:
-    """``abc`` from ``second_moment() -> (B, c)`` with E[v v^T] <= B 11^T + diag(c).
+class MomentLaw(NamedTuple):
+    """The law of a sampler's weight vector v through its moment expansion (exact_dynamics.md):
+    ``kind`` "replacement" (b independent draws with P(i) = p_i and per-draw weights c, default 1/p),
+    "nice" (a uniform subset of size b, v = (n/b) 1_S; p = b/n) or "independent" (v_i = Bernoulli(p_i) / p_i)."""
+
+    kind: str
+    b: int
+    p: tuple[float, ...]
+    c: tuple[float, ...] = ()
+
+
+class Sampler(Interface):
+    """The sampler interface. A sampler draws ``Sample(idx, w)`` with ``draw(key)`` (grad f_S(x) =
+    (1/n) sum_j w_j grad f_{idx_j}(x)) and states its own facts, so that theory never asks for its name:
+
+    * ``second_moment() -> (B, c)`` with E[v v^T] <= B 11^T + diag(c), and from it ``abc(problem)``;
+    * ``outcomes()``: its exact law (small samplers), and ``moment_law()``: the same law as the
+      coefficients the exact dynamics need (None where it has no such form);
+    * ``smoothness(problem) -> (L_S, why)``: the smoothness of every sampled f_S;
+    * ``exact_gradient``: True when grad f_S = grad f always (full batch: no noise at all).
 
     ABC.md, Lemma 1: with ||grad f_i(x)||^2 <= 2 L_i (f_i(x) - inf f_i),
       A = max_i c_i L_i / n,   B = B,   C = 2 A Delta_inf.
     A sampler whose estimator is biased sets ``unbiased = False``; it has no ABC constants.
     """
 
+    REQUIRED = ("draw",)
     unbiased = True
+    exact_gradient = False
+    name: str
+    n: int
+
+    @abc.abstractmethod
+    def draw(self, key) -> Sample:
+        """One draw: indices (m,) and weights (m,)."""
+
+    @abc.abstractmethod
+    def second_moment(self) -> tuple[float, np.ndarray]:
+        """(B, c) with E[v v^T] <= B 11^T + diag(c)."""
+
+    def outcomes(self) -> Outcomes:
+        raise SimsamError(f"sampler {self.name!r} does not list its outcomes")
+
+    def moment_law(self) -> MomentLaw | None:
+        return None
+
+    def smoothness(self, problem) -> tuple[float | None, str]:
+        """L_S from the exact law: f_S = (1/n) sum_j w_j f_{idx_j} is ((1/n) sum_j w_j L_{idx_j})-smooth,
+        so L_S is the largest such value over the outcomes (L_avg for importance sampling with
+        p_i ~ L_i). Samplers whose f_S is an average of f_i's state L_max directly."""
+        try:
+            law = self.outcomes()
+        except (AttributeError, ValueError):
+            law = None
+        if law is None or not hasattr(problem, "L_i"):
+            return None, f"sampler {self.name!r} states no smoothness of f_S (no smoothness(problem), no outcomes())"
+        L_i = np.asarray(problem.L_i, dtype=float)
+        v = float(np.max(np.sum(law.w * L_i[law.idx], axis=1)) / problem.n)
+        return v, f"{self.name}: max over the sampler's outcomes of (1/n) sum_j w_j L_(idx_j) = {v:.6g}"
 
     def abc(self, problem) -> ABC:
         if not self.unbiased:
@@ -101,3 +153,16 @@ class SamplerMixin:
         B, c = self.second_moment()
         A = float(np.max(np.asarray(c) * np.asarray(problem.L_i))) / self.n
         return ABC(A, float(B), 2 * A * float(problem.delta_inf))
+
+
+def averaging_smoothness(sampler, problem) -> tuple[float, str]:
+    """f_S an average of b of the f_i (weights n/b): L_S = L_max, the authors' "L"."""
+    return float(problem.L_max), f"{sampler.name}: f_S is an average of f_i, L_S = L_max = {problem.L_max:.6g}"
+
+
+def full_batch_smoothness(problem) -> tuple[float, str]:
+    """f_S = f: L_S = L."""
+    return float(problem.L), f"full batch: f_S = f, L_S = L = {float(problem.L):.6g}"
+
+
+SamplerMixin = Sampler  # the earlier name

@@ -18,11 +18,11 @@ import numpy as np
 
 from simsam._pytree import pytree_dataclass
 from simsam.errors import SimsamError, check_positive
-from simsam.samplers.base import Outcomes, Sample, SamplerMixin, check_probabilities, is_user_value
+from simsam.samplers.base import MomentLaw, Outcomes, Sample, Sampler, check_probabilities, is_user_value
 
 
 @pytree_dataclass(meta=("reweight",))
-class Importance(SamplerMixin):
+class Importance(Sampler):
     """One index i ~ p; w = 1/p_i (unbiased) or, with ``reweight=False``, w = n (biased)."""
 
     p: np.ndarray  # (n,) sampling probabilities, positive, summing to 1
@@ -64,6 +64,10 @@ class Importance(SamplerMixin):
         """E[v v^T] = diag(c): c_i = p_i w_i^2 = 1/p_i reweighted, n^2 p_i otherwise (then E[v] != 1)."""
         p = np.asarray(self.p)
         return 0.0, 1.0 / p if self.reweight else self.n**2 * p
+
+    def moment_law(self) -> MomentLaw:
+        p = tuple(map(float, np.asarray(self.p)))
+        return MomentLaw("replacement", 1, p, () if self.reweight else (float(self.n),) * self.n)
 
     def outcomes(self) -> Outcomes:
         p = np.asarray(self.p)

@@ -16,18 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from simsam._pytree import pytree_dataclass
-from simsam.samplers.base import (
-    Outcomes,
-    Sample,
-    SamplerMixin,
-    check_outcome_count,
-    check_probabilities,
-    is_user_value,
-)
+from simsam.samplers.base import MomentLaw, Outcomes, Sample, Sampler, check_outcome_count, check_probabilities, is_user_value
 
 
 @pytree_dataclass
-class Independent(SamplerMixin):
+class Independent(Sampler):
     """Each i in S independently with probability p_i; w_i = 1{i in S} / p_i over all n indices."""
 
     p: np.ndarray  # (n,) inclusion probabilities in (0, 1]
@@ -52,6 +45,14 @@ class Independent(SamplerMixin):
 
     def second_moment(self) -> tuple[float, np.ndarray]:
         return 1.0, 1.0 / np.asarray(self.p) - 1.0
+
+    def smoothness(self, problem) -> tuple[float, str]:
+        """f_S = (1/n) sum_{i in S} f_i / p_i; the largest S is all of them."""
+        v = float(np.sum(np.asarray(problem.L_i) / np.asarray(self.p)) / problem.n)
+        return v, f"independent: L_S = (1/n) sum_i L_i / p_i = {v:.6g} (every element picked)"
+
+    def moment_law(self) -> MomentLaw:
+        return MomentLaw("independent", self.n, tuple(map(float, np.asarray(self.p))))
 
     def outcomes(self) -> Outcomes:
         n, p = self.n, np.asarray(self.p)

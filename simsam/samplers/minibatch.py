@@ -16,7 +16,8 @@ import numpy as np
 
 from simsam._pytree import pytree_dataclass
 from simsam.errors import SimsamError, check_int
-from simsam.samplers.base import Outcomes, Sample, SamplerMixin, check_outcome_count
+from simsam.samplers.base import (MomentLaw, Outcomes, Sample, Sampler, averaging_smoothness, check_outcome_count,
+                                  full_batch_smoothness)
 
 
 def floyd_subset(t: jax.Array, n: int) -> jax.Array:
@@ -41,7 +42,7 @@ def _check_sizes(n, b) -> None:
 
 
 @pytree_dataclass(meta=("n", "b"))
-class Minibatch(SamplerMixin):
+class Minibatch(Sampler):
     """b-nice sampling: b distinct indices, every b-subset equally likely; w = n / b.
 
     A = (n-b) L_max / (b (n-1)),  B = n (b-1) / (b (n-1)),  C = 2 A Delta_inf  (n = 1: A = 0, B = 1).
@@ -72,6 +73,12 @@ class Minibatch(SamplerMixin):
             return 1.0, np.zeros(1)
         return n * (b - 1) / (b * (n - 1)), np.full(n, n * (n - b) / (b * (n - 1)))
 
+    def smoothness(self, problem) -> tuple[float, str]:
+        return full_batch_smoothness(problem) if self.b == problem.n else averaging_smoothness(self, problem)
+
+    def moment_law(self) -> MomentLaw:
+        return MomentLaw("nice", self.b, (self.b / self.n,) * self.n)
+
     def outcomes(self) -> Outcomes:
         n, b = self.n, self.b
         K = math.comb(n, b)
@@ -81,7 +88,7 @@ class Minibatch(SamplerMixin):
 
 
 @pytree_dataclass(meta=("n", "b"))
-class WithReplacement(SamplerMixin):
+class WithReplacement(Sampler):
     """b independent uniform indices (repeats allowed); w = n / b.
 
     A = L_max / b,  B = 1 - 1/b,  C = 2 A Delta_inf.  b = 1 is :class:`Uniform`; b > n is allowed.
@@ -104,6 +111,12 @@ class WithReplacement(SamplerMixin):
 
     def second_moment(self) -> tuple[float, np.ndarray]:
         return 1.0 - 1.0 / self.b, np.full(self.n, self.n / self.b)
+
+    def smoothness(self, problem) -> tuple[float, str]:
+        return averaging_smoothness(self, problem)
+
+    def moment_law(self) -> MomentLaw:
+        return MomentLaw("replacement", self.b, (1.0 / self.n,) * self.n)
 
     def outcomes(self) -> Outcomes:
         n, b = self.n, self.b

@@ -100,10 +100,6 @@ class Constants(NamedTuple):
     sigma2: float | None  # sup_x E||grad f_S(x) - grad f(x)||^2 (math.inf when unbounded)
 
 
-# Samplers whose f_S is an average of b of the f_i (weights n/b): L_S <= L_max, the authors' "L".
-AVERAGING_SAMPLERS = ("uniform", "minibatch", "with_replacement")
-
-
 def _law(sampler):
     """The sampler's exact law (``outcomes()``), or None when it has none or too many outcomes."""
     try:
@@ -113,47 +109,33 @@ def _law(sampler):
 
 
 def sampled_smoothness(problem, sampler) -> tuple[float | None, str]:
-    """L_S with ||grad f_S(x) - grad f_S(y)|| <= L_S ||x - y|| for every draw S, and the reason.
-
-    Full batch (or a minibatch of all n): f_S = f, so L_S = L. Single-element uniform and minibatches
-    (with or without replacement): f_S is an average of f_i's, so L_S = L_max (the authors' "L").
-    Otherwise, from the sampler's exact law (``outcomes()``): f_S = (1/n) sum_j w_j f_{idx_j} is
-    ((1/n) sum_j w_j L_{idx_j})-smooth, so L_S = the largest such value over outcomes (L_avg for
-    importance sampling with p_i ~ L_i); independent sampling: (1/n) sum_i L_i / p_i. A sampler may
-    state its own L_S as ``smoothness(problem)``.
-    """
+    """L_S with ||grad f_S(x) - grad f_S(y)|| <= L_S ||x - y|| for every draw S, and the reason,
+    as the sampler states it (:meth:`simsam.samplers.base.Sampler.smoothness`: L for full batch,
+    L_max for averages of f_i's, the maximum over its law otherwise). A sampler of one's own may
+    return a plain number; one with no ``smoothness`` states none."""
     hook = getattr(sampler, "smoothness", None)
     name = getattr(sampler, "name", None)
-    if callable(hook):
-        v = float(hook(problem))
-        return v, f"L_S = {v:.6g} (stated by sampler {name!r})"
-    if name == "full" or (name == "minibatch" and getattr(sampler, "batch", None) == problem.n):
-        return float(problem.L), f"full batch: f_S = f, L_S = L = {float(problem.L):.6g}"
-    if name in AVERAGING_SAMPLERS:
-        return problem.L_max, f"{name}: f_S is an average of f_i, L_S = L_max = {problem.L_max:.6g}"
-    if name == "independent" and hasattr(sampler, "p"):
-        # f_S = (1/n) sum_{i in S} f_i / p_i; the largest S is all of them
-        v = float(np.sum(np.asarray(problem.L_i) / np.asarray(sampler.p)) / problem.n)
-        return v, f"independent: L_S = (1/n) sum_i L_i / p_i = {v:.6g} (every element picked)"
-    law = _law(sampler)
-    if law is not None and hasattr(problem, "L_i"):
-        L_i = np.asarray(problem.L_i, dtype=float)
-        v = float(np.max(np.sum(law.w * L_i[law.idx], axis=1)) / problem.n)
-        return v, f"{name}: max over the sampler's outcomes of (1/n) sum_j w_j L_(idx_j) = {v:.6g}"
-    return None, f"sampler {name!r} states no smoothness of f_S (no smoothness(problem), no outcomes())"
+    if not callable(hook):
+        return None, f"sampler {name!r} states no smoothness of f_S (no smoothness(problem), no outcomes())"
+    out = hook(problem)
+    if isinstance(out, tuple):
+        v, why = out
+        return (None if v is None else float(v)), why
+    v = float(out)
+    return v, f"L_S = {v:.6g} (stated by sampler {name!r})"
 
 
 def gradient_noise_bound(problem, sampler) -> tuple[float | None, str]:
     """sigma^2 = sup_x E||grad f_S(x) - grad f(x)||^2, and how it was obtained.
 
-    Full batch: 0. A least-squares problem under a sampler with an exact law (``outcomes()``): for
+    A sampler with ``exact_gradient`` (full batch): 0. A least-squares problem under a sampler with an exact law (``outcomes()``): for
     outcome k, grad f_S(x) - grad f(x) = M_k x - (c_k - c_mean) with
     M_k = (1/n) sum_j w_j (a a^T + reg I)_(idx_j) - H and c_k = (1/n) sum_j w_j b_(idx_j) a_(idx_j); the
     variance is bounded exactly when every M_k = 0, and then equals sum_k p_k ||c_k - c_mean||^2;
     otherwise it grows like ||x||^2 and sigma^2 = inf. A problem may state its own bound as ``sigma2``.
     """
     name = getattr(sampler, "name", None)
-    if name == "full":
+    if getattr(sampler, "exact_gradient", False):
         return 0.0, "full batch: grad f_S = grad f, sigma^2 = 0"
     stated = getattr(problem, "sigma2", None)
     if stated is not None:

@@ -168,21 +168,16 @@ def _stirling2(s: int, m: int) -> int:
 
 
 def sampling_of(sampler) -> Sampling:
-    """The :class:`Sampling` law of a sampler from :mod:`simsam.samplers`, read from its fields."""
-    name, n = getattr(sampler, "name", None), getattr(sampler, "n", None)
-    if name in ("uniform", "with_replacement"):
-        b = 1 if name == "uniform" else int(sampler.b)
-        return Sampling("replacement", n, b, (1.0 / n,) * n)
-    if name in ("full", "minibatch"):
-        b = n if name == "full" else int(sampler.b)
-        return Sampling("nice", n, b, (b / n,) * n)
-    if name in ("importance", "importance_biased"):
-        p = tuple(map(float, np.asarray(sampler.p)))
-        return Sampling("replacement", n, 1, p, () if name == "importance" else (float(n),) * n)
-    if name == "independent":
-        return Sampling("independent", n, n, tuple(map(float, np.asarray(sampler.p))))
-    raise SimsamError("sampler must be a finite-sum sampler of simsam.samplers (uniform, full, minibatch, "
-                      f"with_replacement, importance, importance_biased, independent), got {sampler!r}")
+    """The :class:`Sampling` law of a sampler, as it states it (``moment_law()``, see
+    :class:`simsam.samplers.base.Sampler`); a :class:`Sampling` is returned as it is."""
+    if isinstance(sampler, Sampling):
+        return sampler
+    law = getattr(sampler, "moment_law", None)
+    law = law() if callable(law) else None
+    if law is None:
+        raise SimsamError("sampler must state its law as moment_law() (every finite-sum sampler of "
+                          f"simsam.samplers does), got {sampler!r}")
+    return Sampling(law.kind, int(sampler.n), int(law.b), tuple(law.p), tuple(law.c))
 
 
 # --------------------------------------------------------------------------- one step
