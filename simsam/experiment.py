@@ -377,6 +377,7 @@ def simulate_curves(exp: Experiment, dtype: str = "float64", progress: bool | No
     return out
 
 
+@scoped
 def simulate_share(exp: Experiment, out: Path, share: Share, dtype: str = "float64", progress: bool | None = None,
                    force: bool = False, block: int | None = None, log: Callable[[str], None] | None = None,
                    path: str = "auto") -> None:
@@ -395,6 +396,7 @@ def simulate_share(exp: Experiment, out: Path, share: Share, dtype: str = "float
         raise
 
 
+@scoped
 def assemble_shares(exp: Experiment, out: Path, num_processes: int, dtype: str = "float64", force: bool = False,
                     log: Callable[[str], None] | None = None, path: str = "auto") -> None:
     """Store in ``out/runs`` every group's whole result assembled from the ``num_processes``

@@ -210,7 +210,7 @@ def test_fused_does_not_apply_and_says_why(problems, case):
 
 @pytest.mark.parametrize("path", ["fast", "Fused", "", None, 1])
 def test_bad_path_is_refused_naming_path(problems, path):
-    with pytest.raises(SimsamError, match=r"path must be one of 'auto', 'fused', 'reference'"):
+    with pytest.raises(SimsamError, match=r"path must be one of 'auto', 'reference', 'fused', 'pallas'"):
         simsam.simulate(problems["ridge"], SGD(), SGD.Params(gamma=0.1), sampler=Uniform(N), steps=5, path=path)
 
 

@@ -332,6 +332,7 @@ def _layout(R: int, d: int, jdtype, fast: FastPath | None, chunk: int | None):
     return run_layout(R, d, jdtype.itemsize, max_chunk=None if fast is None else fast.max_chunk, chunk=chunk)
 
 
+@scoped
 def chunk_size(problem, optimizer, sampler, runs: int, dtype: str = "float64", path: str = "auto") -> int:
     """The runs per chunk :func:`simulate` chooses for ``runs`` runs of this configuration here."""
     jdtype = jnp.dtype(dtype)
