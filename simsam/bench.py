@@ -52,6 +52,7 @@ from simsam.errors import SimsamError
 from simsam.optimizers import SALA, SGD, UnifiedSAM
 from simsam.problems import ridge
 from simsam.samplers import Minibatch, Uniform
+from simsam._x64 import scoped
 
 METHODS = ("unified_sam", "sgd", "sala")
 GRID = {"R": (1, 16, 1024, 16384, 131072), "d": (10, 100, 1000), "b": (1, 10), "dtype": ("float32", "float64")}
@@ -592,6 +593,7 @@ def note(msg: str) -> None:
     print(f"simsam bench: {msg}", file=sys.stderr, flush=True)
 
 
+@scoped
 def run(suite: Suite, *, as_json: bool, out: Path | None, budget_s: float | None) -> list[dict]:
     """Time every configuration of ``suite`` (until ``budget_s`` seconds have passed), print each
     row as it comes (one JSON object per line with ``as_json``), and write the markdown report to

@@ -1,5 +1,5 @@
 """What ``simsam list`` shows, without importing JAX: the experiments' docstrings read from their
-source (not executed), and the registries of problems, samplers, optimizers and theorems from
+source (not executed), and the registries of problems, samplers, optimizers and references from
 ``catalog.json``, which ``python -m simsam.catalog`` regenerates from the registries themselves
 (tests/test_startup.py checks that it is current).
 """
@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 CATALOG = Path(__file__).resolve().parent / "catalog.json"
-SECTIONS = ("problems", "samplers", "optimizers", "theorems")
+SECTIONS = ("problems", "samplers", "optimizers", "references")
 
 
 SHIPPED = Path(__file__).resolve().parent / "experiments"  # the studies installed with the package
@@ -103,7 +103,8 @@ def build() -> dict[str, dict[str, str]]:
         "problems": {k: _first_line(v) for k, v in problems.PROBLEMS.items()},
         "samplers": {k: _first_line(v) for k, v in samplers.SAMPLERS.items()},
         "optimizers": {k: _first_line(v) for k, v in optimizers.OPTIMIZERS.items()},
-        "theorems": {k: getattr(v, "title", _first_line(v)) for k, v in theory.THEOREMS.items()},
+        "references": {k: f"{v.kind} on {v.quantity}: {getattr(v, 'title', None) or _first_line(v)}"
+                       for k, v in theory.REFERENCES.items()},
     }
 
 

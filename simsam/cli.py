@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     _run_options(merge, distributed=False)
     merge.add_argument("--num-processes", type=int, required=True, metavar="N", help="processes the sweep was split over")
 
-    sub.add_parser("list", help="list experiments, problems, samplers, optimizers and theorems",
+    sub.add_parser("list", help="list experiments, problems, samplers, optimizers and references",
                    description="List what simsam offers, one name per line with a short description.")
 
     rep = sub.add_parser(

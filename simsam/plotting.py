@@ -312,6 +312,14 @@ def plot_band(ax, x, mci, label: str, color=None):
     return line
 
 
+def plot_reference(ax, x, values, color, label: str | None = None):
+    """A bound or an exact expectation on ``ax``: dashed, in the curve's colour; +inf and non-positive
+    values (vacuous, or not drawable on a log axis) are left out (for hand-made figures)."""
+    v, x = np.asarray(values, dtype=float), np.asarray(x, dtype=float)
+    ok = np.isfinite(v) & (v > 0) & ((x > 0) if ax.get_xscale() == "log" else True)
+    ax.plot(x[ok], v[ok], ls="--", lw=1.2, color=color, label=label)
+
+
 def new_figure(title: str, ylabel: str, xlabel: str = "iteration $t$"):
     """One log-y panel (a ``Figure``, no pyplot state) for hand-made figures."""
     fig = Figure(figsize=(6.0, 4.0), layout="constrained")

@@ -43,7 +43,7 @@ def test_tutorial_study_runs_from_anywhere(tmp_path, monkeypatch, capsys):
     (tmp_path / "my_study.py").write_text(code)
     with pytest.warns(SimsamWarning, match="my_bound is about Extragradient; the curve runs UnifiedSAM"):
         assert main(["run", "my_study.py"]) == 0
-    with (tmp_path / "reports" / "my_study" / "compliance.csv").open() as f:
+    with (tmp_path / "simsam-out" / "my_study" / "compliance.csv").open() as f:
         rows = list(csv.DictReader(f))
     verdicts = {(r["curve"], r["reference"]): r["verdict"] for r in rows}
     assert verdicts == {

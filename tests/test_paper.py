@@ -192,7 +192,7 @@ def test_paper_experiment_builds_published_and_clean(name):
     assert any(lbl.startswith("published") for lbl in labels)
     # paper_decreasing's clean twin differs only by the EPS that paper_lambda measures (its docstring)
     assert any(lbl.startswith("clean") for lbl in labels) or "not rerun here" in exp.description
-    assert all(c.theorems for c in exp.curves)
+    assert all(c.references for c in exp.curves)
     n = exp.curves[0].problem.n
     assert exp.steps % n == 0 and exp.steps // max(exp.steps // exp.n_checkpoints, 1) <= exp.n_checkpoints + 1
     # CELL_TRIALS = the notebook cell's trials (PAPER.md, "Notebook settings"); full mode runs more

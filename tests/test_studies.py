@@ -35,13 +35,13 @@ def test_run_and_check_a_study_file(tmp_path, capsys, monkeypatch):
     study.write_text(STUDY)
     code, out, err = run(["check", study], capsys)  # nothing stored yet: says what is missing, writes nothing
     assert code == 1 and "not stored" in out and "missing: SGD" in out
-    assert not (tmp_path / "reports").exists()
+    assert not (tmp_path / "simsam-out").exists()
     code, out, err = run(["run", study], capsys)
-    assert code == 0 and (tmp_path / "reports" / "mine" / "compliance.csv").is_file()
-    before = sorted(p.name for p in (tmp_path / "reports" / "mine").rglob("*"))
+    assert code == 0 and (tmp_path / "simsam-out" / "mine" / "compliance.csv").is_file()
+    before = sorted(p.name for p in (tmp_path / "simsam-out" / "mine").rglob("*"))
     code, out, err = run(["check", study], capsys)
     assert code == 0 and "sgd_abc_pl" in out and "holds" in out
-    assert sorted(p.name for p in (tmp_path / "reports" / "mine").rglob("*")) == before
+    assert sorted(p.name for p in (tmp_path / "simsam-out" / "mine").rglob("*")) == before
 
 
 def test_check_simulate_writes_nothing(tmp_path, capsys, monkeypatch):
