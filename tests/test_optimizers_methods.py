@@ -295,7 +295,7 @@ def test_bad_hyperparameters_name_the_parameter(opt, params, name):
         (lambda: WSAM(coupled=None), r"^coupled must be one of"),
         (lambda: SALA(base=SAM()), r"^base must be SGD"),
         (lambda: Lookahead(base=SALA()), r"already has field\(s\) \['alpha'\]"),
-        (lambda: Lookahead(base="sgd"), r"^base must be an optimizer"),
+        (lambda: Lookahead(base="sgd"), r"^base must be a simsam Optimizer"),
     ],
 )
 def test_bad_static_choices_raise_at_construction(make, match):
