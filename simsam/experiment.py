@@ -63,11 +63,13 @@ class Curve:
     theorems: tuple[str, ...] = ()
 
     def __post_init__(self):
-        from simsam.theory import as_reference
+        from simsam.theory import REFERENCES
 
-        refs = tuple(self.references) if isinstance(self.references, (tuple, list)) else (self.references,)
-        refs += tuple(self.theorems) if isinstance(self.theorems, (tuple, list)) else (self.theorems,)
-        object.__setattr__(self, "references", tuple(as_reference(r) for r in refs))
+        if not isinstance(self.references, (tuple, list)) or not isinstance(self.theorems, (tuple, list)):
+            return  # not a tuple: validate() names the field
+        # a known name becomes its Reference; anything else stays for validate() to name the field
+        refs = (*self.references, *self.theorems)
+        object.__setattr__(self, "references", tuple(REFERENCES.get(r, r) if isinstance(r, str) else r for r in refs))
         object.__setattr__(self, "theorems", ())
 
 
@@ -256,19 +258,18 @@ def validate(exp: Experiment, where: str | None = None) -> Experiment:
             points = broadcast_params(c.optimizer, c.params)[1]
         if points != 1:
             bad(f"{f}.params", "one hyperparameter point (scalar fields; a grid is one Curve per point)", c.params)
-        if not isinstance(c.theorems, (tuple, list)) or not all(isinstance(t, str) for t in c.theorems):
-            bad(f"{f}.theorems", "a tuple of theorem names", c.theorems)
-        if c.theorems:
-            from simsam.theory import THEOREMS
+        from simsam.theory import REFERENCES, Reference
 
-            for name in c.theorems:
-                if name not in THEOREMS:
-                    bad(f"{f}.theorems", f"names from {', '.join(THEOREMS)}", name)
-                if THEOREMS[name].quantity != "f_gap" and not exp.every_step:
-                    bad("every_step", f"True for {f}'s theorem {name!r} (it bounds an average of ||grad f||^2 "
-                        "over every iteration)", exp.every_step)
-        if c.exact is not None and not callable(c.exact):
-            bad(f"{f}.exact", "None or a callable checkpoints -> E[f(x_t) - f*]", c.exact)
+        for name in ("theorems", "references"):
+            if not isinstance(getattr(c, name), (tuple, list)) or (name == "theorems" and c.theorems):
+                bad(f"{f}.{name}", "a tuple of references (simsam.theory.Reference objects or names)", getattr(c, name))
+        for ref in c.references:  # names were resolved by Curve; what is left is a bad entry
+            if not isinstance(ref, Reference):
+                bad(f"{f}.theorems" if isinstance(ref, str) else f"{f}.references",
+                    f"simsam.theory.Reference objects or names from {', '.join(REFERENCES)}", ref)
+            if ref.quantity != "f_gap" and not exp.every_step:
+                bad("every_step", f"True for {f}'s theorem {ref.name!r} (it bounds an average of ||grad f||^2 "
+                    "over every iteration)", exp.every_step)
     return exp
 
 

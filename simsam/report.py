@@ -220,7 +220,9 @@ def _judge(row, values, bound, t, kind, sublinear, start=None, atol: float = 0.0
 @scoped
 def checks(curve_results, normalize: bool) -> list[Check]:
     """Every (curve, reference) check of an experiment's curves, in curve order."""
-    return [check(ref, cr.curve, cr.result, cr.index, normalize and cr.normalizable("f_gap"))
+    from simsam.theory import as_reference
+
+    return [check(as_reference(ref), cr.curve, cr.result, cr.index, normalize and cr.normalizable("f_gap"))
             for cr in curve_results for ref in cr.curve.references]
 
 

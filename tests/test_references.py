@@ -76,8 +76,12 @@ def test_user_bound_is_a_reference():
 def test_bound_needs_the_optimizer_it_is_about():
     with pytest.raises(SimsamError, match="optimizer must be the optimizer class"):
         simsam.bound(lambda t: t, name="x", optimizer="sgd")
-    with pytest.raises(SimsamError, match="reference must be"):
-        Curve("c", PROBLEM, SGD(), SGD.Params(gamma=0.1), references=("no_such_theorem",))
+    from simsam.experiment import validate
+
+    exp = Experiment(name="t", title="t", curves=(Curve("c", PROBLEM, SGD(), SGD.Params(gamma=0.1), Uniform(PROBLEM.n),
+                                                        references=("no_such_theorem",)),), seeds=2, steps=2)
+    with pytest.raises(SimsamError, match="theorems"):
+        validate(exp)
 
 
 def test_nqm_statement_reads_its_hyperparameters_off_the_curve():

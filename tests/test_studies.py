@@ -55,8 +55,8 @@ def test_check_simulate_writes_nothing(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize("source, error", [
     ("def build(opts):\n    return 1 +\n", "SyntaxError"),
     ("import no_such_module_xyz\n", "ModuleNotFoundError"),
-    ("x = 1\n", "must define build(opts)"),
-    ("def build(opts):\n    return 3\n", "must return a simsam.experiment.Experiment"),
+    ("x = 1\n", "build must be a function build(opts)"),
+    ("def build(opts):\n    return 3\n", "must return an Experiment"),
 ])
 def test_broken_study_is_one_line_naming_the_file(tmp_path, capsys, source, error):
     bad = tmp_path / "bad.py"
