@@ -546,7 +546,9 @@ def _manifest(exp: Experiment, dtype: str, results: list[CurveResult], files: li
         "experiment": exp.name, "title": exp.title, "seeds": exp.seeds, "steps": exp.steps, "dtype": dtype,
         "figure": figure_options(exp),
         "runs": [{"file": None if m["run_id"] is None else f"runs/{m['run_id']}.npz", "optimizer": m["optimizer"],
-                  "source": m["source"], "path": m["path"]} for m in runs.values()],
+                  "source": m["source"], "path": m["path"],
+                  # seconds the run took to simulate when it was computed (a cached run keeps its own)
+                  "simulate_s": m.get("wall_s")} for m in runs.values()],
         "files": {f.name: sha256_file(f) for f in files},
         **provenance(wall_s),
     }

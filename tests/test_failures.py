@@ -498,3 +498,14 @@ def test_an_untouched_partial_still_resumes(setting, reference, tmp_path):
     again = store_run(setting, tmp_path)
     assert again.meta["source"].startswith("resumed from step")
     assert_same(reference, again)
+
+
+def test_index_shows_the_time_the_runs_took_not_the_time_to_load_them():
+    """A report rewritten from cached runs took a second to write; the index showed that as the
+    experiment's wall time. It shows the seconds the runs took to simulate when computed."""
+    from simsam.index import _simulation_s
+
+    cached = {"wall_s": 1.2, "runs": [{"source": "cached", "simulate_s": 100.0}, {"source": "computed", "simulate_s": 50.5}]}
+    assert _simulation_s(cached) == 150.5
+    assert _simulation_s({"wall_s": 7.0, "runs": [{"source": "cached"}]}) == 7.0  # an older manifest
+    assert _simulation_s({"wall_s": 7.0}) == 7.0
