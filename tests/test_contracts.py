@@ -1,5 +1,6 @@
 """Contract tests driven by the registries (optax's _common_test): every optimizer (and the
-tutorial's own), every sampler, every shipped reference and experiment through the same tests."""
+tutorial's own), every problem, every sampler, every shipped reference and experiment through the
+same tests."""
 import re
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from simsam.experiment import Options, available, load
 from simsam.optimizers import OPTIMIZERS, SAM, SGD, USAM, UnifiedSAM
 from simsam.optimizers.base import Optimizer, as_params
 from simsam.oracle import Oracle
-from simsam.problems import ridge
+from simsam.problems import PROBLEMS, ridge
+from simsam.problems.base import FiniteSum, Problem
 from simsam.samplers import SAMPLERS, Sampler
 from simsam.samplers.uniform import Uniform
 from simsam.theory import REFERENCES, Reference
@@ -120,6 +122,68 @@ def test_zero_gradient_gives_zero_step_not_nan(case):
     opt, prm = CASES[case]
     states = trajectory(opt, prm, tiny(b=np.zeros(2), x0=np.zeros(2)), steps=7)
     assert np.all(xs(states) == 0.0)
+
+
+# ---------------------------------------------------------------------------- problems
+
+SMALL = {"ridge": dict(n=12, d=4), "least_squares": dict(n=12, d=4), "rank_deficient_least_squares": {},
+         "quadratic": dict(d=4), "logistic": dict(n=12, d=3), "nonconvex_pl": {}, "nqm": {}}
+
+
+def test_every_registered_problem_has_a_case():
+    assert set(SMALL) == set(PROBLEMS)
+
+
+def small_problem(name):
+    return PROBLEMS[name](**SMALL[name])
+
+
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_problem_declares_its_interface(name):
+    p = small_problem(name)
+    assert Problem.missing(p) == []
+    if name != "nqm":  # the noisy quadratic model is not a finite sum
+        assert FiniteSum.missing(p) == []
+
+
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_problem_gradient_is_the_loss_derivative_and_vanishes_at_x_star(name):
+    p = small_problem(name)
+    rng = np.random.default_rng(0)
+    for x in (np.asarray(p.x0), rng.standard_normal(p.d)):
+        np.testing.assert_allclose(np.asarray(p.grad(jnp.asarray(x))), np.asarray(jax.grad(p.loss)(jnp.asarray(x))),
+                                   rtol=1e-10, atol=1e-12)
+    x_star = jnp.asarray(p.x_star)
+    assert float(p.loss(x_star)) == pytest.approx(float(p.f_star), rel=1e-10, abs=1e-12)
+    assert float(jnp.linalg.norm(p.grad(x_star))) < 1e-7 * max(1.0, float(p.L))
+    assert float(p.dist2(x_star)) == pytest.approx(0.0, abs=1e-20)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in PROBLEMS if n != "nqm"))
+def test_finite_sum_full_batch_is_the_full_gradient(name):
+    p = small_problem(name)
+    x = jnp.asarray(np.random.default_rng(1).standard_normal(p.d))
+    idx = jnp.arange(p.n)
+    w = jnp.ones(p.n)  # grad_batch = (1/n) sum_j w_j grad f_{idx_j}: the full batch has every w_j = 1
+    np.testing.assert_allclose(np.asarray(p.grad_batch(x, idx, w)), np.asarray(p.grad(x)), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(PROBLEMS))
+def test_problem_jit_does_not_retrace_and_keeps_float32(name):
+    p = small_problem(name)
+    traces = []
+
+    @jax.jit
+    def g(problem, x):
+        traces.append(1)
+        return problem.grad(x)
+
+    for x in (p.x0, np.asarray(p.x0) + 1.0, np.asarray(p.x0) - 0.5):
+        g(p, jnp.asarray(x))
+    assert len(traces) == 1
+    p32 = p.astype(jnp.float32)
+    out = p32.grad(jnp.asarray(p32.x0, dtype=jnp.float32))
+    assert out.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(out)))
 
 
 # ---------------------------------------------------------------------------- samplers
