@@ -10,6 +10,13 @@ The AF nonconvex schedule is constant for a given horizon T: see :func:`af_nonco
 
 lambda schedules (the iteration index in these is 1-based, so lambda_t is defined at t = 0):
 * ``constant``: lambda_t = lam;   ``1/t``: lambda_t = 1/(t+1);   ``1-1/t``: lambda_t = 1 - 1/(t+1).
+
+A schedule of one's own is an object with the :class:`StepSchedule` or :class:`LamSchedule`
+interface (a frozen dataclass, so that it is hashable and its fields are static), passed where a name
+goes: ``UnifiedSAM(step_schedule=MySteps())``. The optimizer calls it at every iteration with a traced
+t (so it is written with ``jnp``, no Python branch on t), the run key covers its source, and every
+reference about a named schedule refuses a curve that runs another one (its ``method()`` holds the
+object, which equals no name).
 """
 from __future__ import annotations
 
@@ -17,12 +24,61 @@ import math
 
 import jax.numpy as jnp
 
+from simsam._interface import Interface
+
+
+class StepSchedule(Interface):
+    """A step-size schedule of one's own: ``schedule(t, gamma, rho, mu, L) -> (gamma_t, rho_t)`` for
+    iteration t (0-based, traced), in the precision of the hyperparameters. ``validate(p)`` (optional)
+    checks the Params it reads and raises one line naming the bad one; by default gamma > 0, rho >= 0."""
+
+    REQUIRED = ("name", "__call__")
+
+    def validate(self, p) -> None:
+        from simsam.errors import check_nonnegative, check_positive
+
+        check_positive("gamma", p.gamma)
+        check_nonnegative("rho", getattr(p, "rho", 0.0))
+
+
+class LamSchedule(Interface):
+    """A lambda schedule of one's own: ``schedule(t, lam) -> lambda_t`` for iteration t (0-based,
+    traced); lambda_t should lie in [0, 1]. ``validate(p)`` (optional) checks Params.lam."""
+
+    REQUIRED = ("name", "__call__")
+
+    def validate(self, p) -> None:
+        return None
+
+
+def check_schedule(what: str, value, names: tuple, interface: type[Interface]):
+    """``value`` is one of ``names`` or an object with ``interface``; else one line naming ``what``."""
+    from simsam.errors import SimsamError, short
+
+    allowed = ", ".join(map(repr, names))
+    if isinstance(value, str):
+        if value not in names:
+            raise SimsamError(f"{what} must be one of {allowed} or a {interface.__name__} object; got {short(value)}")
+        return value
+    if interface.missing(value) or not callable(value):
+        raise SimsamError(f"{what} must be one of {allowed} or a {interface.__name__} object (with name and "
+                          f"__call__); got a {type(value).__name__}")
+    try:
+        hash(value)
+    except TypeError:
+        raise SimsamError(f"{what}: a schedule object must be hashable (a frozen dataclass), "
+                          f"got {type(value).__name__}") from None
+    return value
+
 STEP_SCHEDULES = ("constant", "decreasing", "af_pl")
 LAMBDA_SCHEDULES = ("constant", "1/t", "1-1/t")
 
 
 def step_sizes(kind: str, t, gamma, rho, mu, L):
-    """(gamma_t, rho_t) for iteration t (0-based), in the precision of the hyperparameters."""
+    """(gamma_t, rho_t) for iteration t (0-based), in the precision of the hyperparameters; ``kind`` is
+    a name above or a :class:`StepSchedule` object."""
+    if not isinstance(kind, str):
+        return kind(t, gamma, rho, mu, L)
     tf = jnp.asarray(t).astype(jnp.result_type(gamma, mu))
     if kind == "constant":
         return gamma, rho
@@ -36,6 +92,9 @@ def step_sizes(kind: str, t, gamma, rho, mu, L):
 
 
 def lam_value(kind: str, t, lam):
+    """lambda_t for iteration t (0-based); ``kind`` is a name above or a :class:`LamSchedule` object."""
+    if not isinstance(kind, str):
+        return kind(t, lam)
     tf = jnp.asarray(t).astype(jnp.result_type(lam))
     if kind == "constant":
         return lam

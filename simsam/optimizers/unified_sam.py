@@ -18,10 +18,14 @@ import numpy as np
 
 from simsam.errors import check_choice, check_nonnegative, check_positive, check_range
 from simsam.optimizers.base import BasicState, Method, Optimizer, basic_init, normalized_perturbation
-from simsam.optimizers.schedules import LAMBDA_SCHEDULES, STEP_SCHEDULES, lam_value, step_sizes
+from simsam.optimizers.schedules import (LAMBDA_SCHEDULES, STEP_SCHEDULES, LamSchedule, StepSchedule, check_schedule,
+                                         lam_value, step_sizes)
 
 
-def _validate_steps(step_schedule: str, p) -> None:
+def _validate_steps(step_schedule, p) -> None:
+    if not isinstance(step_schedule, str):  # a StepSchedule object checks what it reads
+        getattr(step_schedule, "validate", lambda p: StepSchedule.validate(step_schedule, p))(p)
+        return
     if step_schedule == "af_pl":
         check_positive("mu", p.mu)
         check_positive("L", p.L)
@@ -47,7 +51,7 @@ class SGD(Optimizer):
     name = "sgd"
 
     def __post_init__(self):
-        check_choice("step_schedule", self.step_schedule, ("constant", "decreasing"))
+        check_schedule("step_schedule", self.step_schedule, ("constant", "decreasing"), StepSchedule)
 
     def method(self) -> Method:
         return Method("sgd", step_schedule=self.step_schedule)
@@ -88,8 +92,8 @@ class UnifiedSAM(Optimizer):
     Params = UnifiedSAMParams
 
     def __post_init__(self):
-        check_choice("lam_schedule", self.lam_schedule, LAMBDA_SCHEDULES)
-        check_choice("step_schedule", self.step_schedule, STEP_SCHEDULES)
+        check_schedule("lam_schedule", self.lam_schedule, LAMBDA_SCHEDULES, LamSchedule)
+        check_schedule("step_schedule", self.step_schedule, STEP_SCHEDULES, StepSchedule)
         check_choice("same_sample", self.same_sample, (True, False))
         if self.fixed_lam is not None:
             check_choice("fixed_lam", self.fixed_lam, (0.0, 1.0))
@@ -107,6 +111,8 @@ class UnifiedSAM(Optimizer):
         _validate_steps(self.step_schedule, p)
         if self.lam_schedule == "constant" and self.fixed_lam is None:
             check_range("lam", p.lam, 0.0, 1.0)
+        elif not isinstance(self.lam_schedule, str):
+            getattr(self.lam_schedule, "validate", lambda p: None)(p)
 
     def lam_at(self, t, p: UnifiedSAMParams):
         """lambda_t under this optimizer's schedule or preset."""
