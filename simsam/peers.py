@@ -160,6 +160,21 @@ def numba_available() -> str | None:
 def _numba_kernel():
     import numba
 
+    @numba.njit(cache=False)
+    def batch_grad(A, y, S, point, reg, inv_b, res, g):
+        """g = A_S^T (A_S point - y_S) / b + reg point, with res the b residuals (scratch)."""
+        b, d = S.shape[0], point.shape[0]
+        for j in range(b):
+            acc = -y[S[j]]
+            for k in range(d):
+                acc += A[S[j], k] * point[k]
+            res[j] = acc * inv_b
+        for k in range(d):
+            g[k] = reg * point[k]
+        for j in range(b):
+            for k in range(d):
+                g[k] += A[S[j], k] * res[j]
+
     @numba.njit(parallel=True, cache=False)
     def kernel(xs, A, y, reg, gamma, rho, lam, one_minus_lam, inv_b, b, steps, sam, samples, seed):
         R, d = xs.shape
@@ -209,17 +224,7 @@ def _numba_kernel():
                                 v = n - b + j
                                 break
                         S[j] = v
-                # g = A_S^T (A_S x - y_S) / b + reg x
-                for j in range(b):
-                    acc = -y[S[j]]
-                    for k in range(d):
-                        acc += A[S[j], k] * x[k]
-                    res[j] = acc * inv_b
-                for k in range(d):
-                    g[k] = reg * x[k]
-                for j in range(b):
-                    for k in range(d):
-                        g[k] += A[S[j], k] * res[j]
+                batch_grad(A, y, S, x, reg, inv_b, res, g)
                 if sam:
                     nrm = g[0] * g[0]
                     for k in range(1, d):
@@ -230,16 +235,7 @@ def _numba_kernel():
                         c = rho * (one_minus_lam + lam / nrm)
                     for k in range(d):
                         z[k] = x[k] + c * g[k]
-                    for j in range(b):
-                        acc = -y[S[j]]
-                        for k in range(d):
-                            acc += A[S[j], k] * z[k]
-                        res[j] = acc * inv_b
-                    for k in range(d):
-                        g[k] = reg * z[k]
-                    for j in range(b):
-                        for k in range(d):
-                            g[k] += A[S[j], k] * res[j]
+                    batch_grad(A, y, S, z, reg, inv_b, res, g)
                 for k in range(d):
                     x[k] -= gamma * g[k]
         return xs
